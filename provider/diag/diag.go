@@ -1,0 +1,149 @@
+// Package diag classifies failures into a small set of kinds, each with a gRPC code,
+// a bounded metrics label and, where one is known, the fix to suggest to the user.
+package diag
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"google.golang.org/grpc/codes"
+)
+
+// Kind is what went wrong, independent of where.
+type Kind int
+
+const (
+	KindUnknown Kind = iota
+	KindInvalid
+	KindUnauthenticated
+	KindPermissionDenied
+	KindNotFound
+	KindThrottled
+	KindUnavailable
+	KindDeadline
+	KindInternal
+)
+
+var kindNames = map[Kind]string{
+	KindUnknown:          "unknown",
+	KindInvalid:          "invalid_argument",
+	KindUnauthenticated:  "unauthenticated",
+	KindPermissionDenied: "permission_denied",
+	KindNotFound:         "not_found",
+	KindThrottled:        "throttled",
+	KindUnavailable:      "unavailable",
+	KindDeadline:         "deadline_exceeded",
+	KindInternal:         "internal",
+}
+
+// String is a bounded label value for metrics and MountResponse.Error.Code.
+func (k Kind) String() string { return kindNames[k] }
+
+// Code is the gRPC status code for the kind.
+func (k Kind) Code() codes.Code {
+	switch k {
+	case KindInvalid:
+		return codes.InvalidArgument
+	case KindUnauthenticated:
+		return codes.Unauthenticated
+	case KindPermissionDenied:
+		return codes.PermissionDenied
+	case KindNotFound:
+		return codes.NotFound
+	case KindThrottled:
+		return codes.ResourceExhausted
+	case KindUnavailable:
+		return codes.Unavailable
+	case KindDeadline:
+		return codes.DeadlineExceeded
+	case KindInternal:
+		return codes.Internal
+	}
+	return codes.Unknown
+}
+
+// Error attaches a kind (and optionally a fix and a server-requested wait) to an error.
+type Error struct {
+	Kind       Kind
+	Err        error
+	Fix        string        // one sentence telling the user what to change; may be empty
+	RetryAfter time.Duration // for KindThrottled: the wait the service asked for
+}
+
+func (e *Error) Error() string {
+	msg := e.Err.Error()
+	if e.Fix != "" {
+		msg += "; fix: " + e.Fix
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New wraps err with a kind and a fix.
+func New(kind Kind, err error, fix string) error {
+	return &Error{Kind: kind, Err: err, Fix: fix}
+}
+
+// Classify returns the kind of err: an explicit *Error wins, then context, Entra ID,
+// Key Vault HTTP status and transport failures.
+func Classify(err error) Kind {
+	if err == nil {
+		return KindUnknown
+	}
+	var de *Error
+	if errors.As(err, &de) {
+		return de.Kind
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return KindDeadline
+	}
+	if errors.Is(err, context.Canceled) {
+		return KindUnavailable
+	}
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) {
+		return KindUnauthenticated
+	}
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return kindForStatus(re.StatusCode)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return KindDeadline
+		}
+		return KindUnavailable
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return KindUnavailable
+	}
+	return KindUnknown
+}
+
+func kindForStatus(status int) Kind {
+	switch {
+	case status == http.StatusBadRequest:
+		return KindInvalid
+	case status == http.StatusUnauthorized:
+		return KindUnauthenticated
+	case status == http.StatusForbidden:
+		return KindPermissionDenied
+	case status == http.StatusNotFound:
+		return KindNotFound
+	case status == http.StatusTooManyRequests:
+		return KindThrottled
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		return KindDeadline
+	case status >= 500:
+		return KindUnavailable
+	}
+	return KindUnknown
+}

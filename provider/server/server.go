@@ -1,0 +1,141 @@
+// Package server is the gRPC adapter between the Secrets Store CSI Driver and the mount
+// use case: it decodes MountRequest, validates it into a config.Mount, calls the mounter,
+// and turns the result or the failure into a MountResponse or a gRPC status.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/diag"
+	"github.com/kvcsi/kvcsi/provider/mount"
+	"github.com/kvcsi/kvcsi/provider/version"
+)
+
+// Mounter is the use case the server delegates to.
+type Mounter interface {
+	Mount(ctx context.Context, m *config.Mount) (*mount.Result, error)
+}
+
+// Observer receives one call per finished mount (metrics); may be nil.
+type Observer interface {
+	MountStarted()
+	MountDone(kind diag.Kind, objects int, elapsed time.Duration)
+}
+
+// Server implements v1alpha1.CSIDriverProviderServer.
+type Server struct {
+	v1alpha1.UnimplementedCSIDriverProviderServer
+	Mounter  Mounter
+	Observer Observer
+}
+
+var _ v1alpha1.CSIDriverProviderServer = (*Server)(nil)
+
+// errorPrefix is kept from the Azure provider: users and docs grep for it.
+const errorPrefix = "failed to mount objects, error: "
+
+// Version answers the driver's health check.
+func (s *Server) Version(context.Context, *v1alpha1.VersionRequest) (*v1alpha1.VersionResponse, error) {
+	return &v1alpha1.VersionResponse{
+		Version:        "v1alpha1",
+		RuntimeName:    version.RuntimeName,
+		RuntimeVersion: version.BuildVersion,
+	}, nil
+}
+
+// Mount fetches the objects of one SecretProviderClass volume.
+func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
+	start := time.Now()
+	if s.Observer != nil {
+		s.Observer.MountStarted()
+	}
+	m, err := decode(req)
+	if err != nil {
+		s.done(diag.KindInvalid, 0, start)
+		klog.ErrorS(err, "invalid mount request")
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	pod := klog.KRef(m.Pod.Namespace, m.Pod.Name)
+	res, err := s.Mounter.Mount(ctx, m)
+	if err != nil {
+		kind := classify(err)
+		s.done(kind, len(m.Objects), start)
+		klog.ErrorS(err, "failed to process mount request", "pod", pod, "objects", len(m.Objects),
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", kind.String())
+		return nil, status.Error(kind.Code(), errorPrefix+err.Error())
+	}
+	s.done(diag.KindUnknown, len(m.Objects), start)
+	klog.InfoS("mounted", "pod", pod, "objects", len(m.Objects), "files", len(res.Files),
+		"duration", time.Since(start).Round(time.Millisecond), "outcome", "ok")
+	return response(res), nil
+}
+
+func (s *Server) done(kind diag.Kind, objects int, start time.Time) {
+	if s.Observer != nil {
+		s.Observer.MountDone(kind, objects, time.Since(start))
+	}
+}
+
+func classify(err error) diag.Kind {
+	var es mount.Errors
+	if errors.As(err, &es) {
+		return es.Kind()
+	}
+	if errors.Is(err, config.ErrInvalid) {
+		return diag.KindInvalid
+	}
+	if k := diag.Classify(err); k != diag.KindUnknown {
+		return k
+	}
+	return diag.KindUnknown
+}
+
+func decode(req *v1alpha1.MountRequest) (*config.Mount, error) {
+	var attrib, secrets map[string]string
+	if err := json.Unmarshal([]byte(req.GetAttributes()), &attrib); err != nil {
+		return nil, fmt.Errorf("failed to unmarshal attributes, error: %w", err)
+	}
+	if err := json.Unmarshal([]byte(req.GetSecrets()), &secrets); err != nil {
+		// Never echo the input: it holds the nodePublishSecretRef values.
+		return nil, fmt.Errorf("failed to unmarshal secrets, error: the secrets field is not a JSON object of strings")
+	}
+	var mode fs.FileMode
+	if err := json.Unmarshal([]byte(req.GetPermission()), &mode); err != nil {
+		return nil, fmt.Errorf("failed to unmarshal file permission, error: %w", err)
+	}
+	m, err := config.Parse(attrib, secrets, mode)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// noObjectsID marks the response of a SecretProviderClass whose objects array is empty.
+const noObjectsID = "kvcsi/no-objects"
+
+// response always carries at least one ObjectVersion: the driver rejects an empty list
+// ("missing object versions"), which is what a SecretProviderClass with no objects gives.
+func response(res *mount.Result) *v1alpha1.MountResponse {
+	out := &v1alpha1.MountResponse{}
+	for _, f := range res.Files {
+		out.Files = append(out.Files, &v1alpha1.File{Path: f.Path, Mode: int32(f.Mode), Contents: f.Contents})
+	}
+	for _, v := range res.Versions {
+		out.ObjectVersion = append(out.ObjectVersion, &v1alpha1.ObjectVersion{Id: v.ID, Version: v.Version})
+	}
+	if len(out.ObjectVersion) == 0 {
+		out.ObjectVersion = []*v1alpha1.ObjectVersion{{Id: noObjectsID, Version: "0"}}
+	}
+	return out
+}
