@@ -1,5 +1,3 @@
-// Package config turns a MountRequest's attributes, secrets and permission into one
-// validated, typed Mount. It is pure: no network, no files, no environment reads.
 package config
 
 import (

@@ -1,0 +1,316 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+
+	"github.com/jmespath-community/go-jmespath"
+	"gopkg.in/yaml.v3"
+)
+
+// objectsDoc is the objects parameter: a YAML document whose array holds one YAML string
+// per object (the Azure provider's double encoding).
+type objectsDoc struct {
+	Array []string `yaml:"array"`
+}
+
+// keyVaultObject is one objects.array entry as written; field names are exact-case tags.
+type keyVaultObject struct {
+	ObjectName           string `yaml:"objectName"`
+	ObjectType           string `yaml:"objectType"`
+	ObjectAlias          string `yaml:"objectAlias"`
+	ObjectVersion        string `yaml:"objectVersion"`
+	ObjectVersionHistory int32  `yaml:"objectVersionHistory"`
+	ObjectFormat         string `yaml:"objectFormat"`
+	ObjectEncoding       string `yaml:"objectEncoding"`
+	FilePermission       string `yaml:"filePermission"`
+
+	// kvcsi extensions
+	KeyvaultName    string          `yaml:"keyvaultName"`
+	CertificatePart string          `yaml:"certificatePart"`
+	SplitCertAndKey bool            `yaml:"splitCertAndKey"`
+	ConvertPFXToPEM bool            `yaml:"convertPFXToPEM"`
+	JMESPath        []jmesPathEntry `yaml:"jmesPath"`
+}
+
+type jmesPathEntry struct {
+	Path           string `yaml:"path"`
+	ObjectAlias    string `yaml:"objectAlias"`
+	FilePermission string `yaml:"filePermission"`
+}
+
+func (o *keyVaultObject) trim() {
+	for _, p := range []*string{&o.ObjectName, &o.ObjectType, &o.ObjectAlias, &o.ObjectVersion,
+		&o.ObjectFormat, &o.ObjectEncoding, &o.FilePermission, &o.KeyvaultName, &o.CertificatePart} {
+		*p = strings.TrimSpace(*p)
+	}
+	for i := range o.JMESPath {
+		j := &o.JMESPath[i]
+		j.Path = strings.TrimSpace(j.Path)
+		j.ObjectAlias = strings.TrimSpace(j.ObjectAlias)
+		j.FilePermission = strings.TrimSpace(j.FilePermission)
+	}
+}
+
+func (o *keyVaultObject) fileName() string {
+	if o.ObjectAlias != "" {
+		return o.ObjectAlias
+	}
+	return o.ObjectName
+}
+
+func (o *keyVaultObject) fileNameField() string {
+	if o.ObjectAlias != "" {
+		return FieldObjectAlias
+	}
+	return FieldObjectName
+}
+
+const objectsExample = "write objects as 'array:' followed by one '- |' item per object, each holding that object's YAML (objectName: ..., objectType: ...)"
+
+// splitObjects decodes the objects parameter into its per-object YAML strings.
+func splitObjects(raw string) ([]string, *Error) {
+	var doc objectsDoc
+	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
+		fix := objectsExample
+		if strings.Contains(err.Error(), "!!map into string") {
+			fix = "each array item must be a YAML string, not a mapping: " + objectsExample
+		}
+		return nil, &Error{Param: ParamObjects,
+			Msg: fmt.Sprintf("failed to yaml unmarshal objects, error: %v", err), Fix: fix, Err: err}
+	}
+	return doc.Array, nil
+}
+
+// decodeObject unmarshals and trims objects.array[i].
+func decodeObject(i int, s string) (*keyVaultObject, *Error) {
+	var o keyVaultObject
+	if err := yaml.Unmarshal([]byte(s), &o); err != nil {
+		fix := fmt.Sprintf("objects.array[%d] must be a YAML mapping such as 'objectName: my-secret' and 'objectType: secret'", i)
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "into int32"):
+			fix = "objectVersionHistory must be an unquoted integer, e.g. objectVersionHistory: 5"
+		case strings.Contains(msg, "into bool"):
+			fix = "splitCertAndKey and convertPFXToPEM must be unquoted true or false"
+		case strings.Contains(msg, "into []config.jmesPathEntry") || strings.Contains(msg, "into config.jmesPathEntry"):
+			fix = "jmesPath must be a list of mappings with path, objectAlias and optional filePermission"
+		}
+		return nil, &Error{Param: ParamObjects,
+			Msg: fmt.Sprintf("unmarshal failed for keyVaultObjects at index %d, error: %v", i, err), Fix: fix, Err: err}
+	}
+	o.trim()
+	return &o, nil
+}
+
+var vaultNameChars = regexp.MustCompile(`^[-A-Za-z0-9]+$`)
+
+// checkVaultName applies the Azure provider's vault-name rules.
+func checkVaultName(param, name string) *Error {
+	if len(name) < 3 || len(name) > 24 {
+		return invalid(param, fmt.Sprintf("failed to get vault: Invalid vault name: %q, must be between 3 and 24 chars", name),
+			fmt.Sprintf("set %s to the vault's name (the first label of https://<name>.vault.azure.net), not its URL", param))
+	}
+	if !vaultNameChars.MatchString(name) {
+		return invalid(param, fmt.Sprintf("failed to get vault: Invalid vault name: %q, must match [-a-zA-Z0-9]{3,24}", name),
+			fmt.Sprintf("set %s to the vault's name (the first label of https://<name>.vault.azure.net), not its URL", param))
+	}
+	return nil
+}
+
+// buildObject validates objects.array[i] on its own and turns it into an Object. The
+// Azure provider's checks come first, in its order, so any object it rejects gets its
+// message; kvcsi's stricter checks follow.
+func buildObject(i int, o *keyVaultObject, topVault string, defaultMode fs.FileMode) (Object, *ObjectError) {
+	obj, err := buildObjectErr(i, o, topVault, defaultMode)
+	if err != nil {
+		return Object{}, objectErr(i, o, err)
+	}
+	return obj, nil
+}
+
+func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.FileMode) (Object, *Error) {
+	isSecret := o.ObjectType == string(TypeSecret)
+	format := strings.ToLower(o.ObjectFormat)
+	encoding := strings.ToLower(o.ObjectEncoding)
+
+	// objectFormat (upstream order: format, encoding, file name).
+	if format != "" {
+		if format != "pem" && format != "pfx" {
+			return Object{}, invalid(FieldObjectFormat, fmt.Sprintf("invalid objectFormat: %s, should be PEM or PFX", o.ObjectFormat),
+				"use objectFormat: pem (the default) or pfx")
+		}
+		// Deliberate difference: case-insensitive, so "PFX" with a key or cert is caught too.
+		if format == "pfx" && !isSecret {
+			return Object{}, invalid(FieldObjectFormat, "PFX format only supported for objectType: secret",
+				"to get the PFX of a certificate, use objectType: secret with the certificate's name; cert and key objects are always PEM")
+		}
+	}
+	if encoding != "" {
+		if !isSecret {
+			return Object{}, invalid(FieldObjectEncoding, "objectEncoding only supported for objectType: secret",
+				fmt.Sprintf("remove objectEncoding, or set objectType to secret (lower case; got %q)", o.ObjectType))
+		}
+		if encoding != "utf-8" && encoding != "base64" && encoding != "hex" {
+			return Object{}, invalid(FieldObjectEncoding, fmt.Sprintf("invalid objectEncoding: %s, should be hex, base64 or utf-8", o.ObjectEncoding),
+				"use objectEncoding: utf-8 (the default), base64 or hex")
+		}
+	}
+	field := o.fileNameField()
+	if o.fileName() == "" {
+		return Object{}, invalid(FieldObjectName, "file name must not be empty",
+			fmt.Sprintf("set objectName of objects.array[%d]", i))
+	}
+	if err := checkPath(field, o.fileName()); err != nil {
+		return Object{}, err
+	}
+
+	// kvcsi: objectType up front and case-sensitive, as the fetch will need it.
+	switch ObjectType(o.ObjectType) {
+	case TypeSecret, TypeKey, TypeCert:
+	default:
+		fix := "set objectType to secret, key or cert"
+		if t := ObjectType(strings.ToLower(o.ObjectType)); t == TypeSecret || t == TypeKey || t == TypeCert {
+			fix = fmt.Sprintf("objectType is case-sensitive: write %s, not %s", t, o.ObjectType)
+		}
+		return Object{}, invalid(FieldObjectType, "Invalid vaultObjectTypes. Should be secret, key, or cert", fix)
+	}
+	if o.ObjectName == "" {
+		return Object{}, invalid(FieldObjectName, "objectName must not be empty",
+			fmt.Sprintf("set objectName of objects.array[%d] to the Key Vault %s's name; objectAlias only names the file", i, o.ObjectType))
+	}
+	if o.ObjectVersionHistory < 0 {
+		return Object{}, invalid(FieldObjectVersionHistory, fmt.Sprintf("invalid objectVersionHistory %d: must not be negative", o.ObjectVersionHistory),
+			"use 0 or 1 for the current version only, or N > 1 to sync the newest N versions")
+	}
+
+	obj := Object{
+		Index:          i,
+		Name:           o.ObjectName,
+		Type:           ObjectType(o.ObjectType),
+		Alias:          o.ObjectAlias,
+		Version:        o.ObjectVersion,
+		VersionHistory: o.ObjectVersionHistory,
+		Format:         format,
+		Encoding:       encoding,
+		Mode:           defaultMode,
+		VaultName:      topVault,
+	}
+	if o.FilePermission != "" {
+		m, err := ParseFilePermission(o.FilePermission)
+		if err != nil {
+			return Object{}, err.(*Error)
+		}
+		obj.Mode, obj.ModeSet = m, true
+	}
+
+	// kvcsi extensions.
+	if o.KeyvaultName != "" {
+		if err := checkVaultName(FieldKeyvaultName, o.KeyvaultName); err != nil {
+			return Object{}, err
+		}
+		obj.VaultName = o.KeyvaultName
+	}
+	secretOnly := func(field string) *Error {
+		return invalid(field, field+" only supported for objectType: secret",
+			fmt.Sprintf("remove %s, or use objectType: secret (a certificate's secret holds its key and chain)", field))
+	}
+	if o.CertificatePart != "" {
+		if !isSecret {
+			return Object{}, secretOnly(FieldCertificatePart)
+		}
+		switch p := strings.ToLower(o.CertificatePart); p {
+		case "full":
+			obj.CertPart = CertPartFull
+		case string(CertPartChain), string(CertPartKey):
+			obj.CertPart = CertPart(p)
+		default:
+			return Object{}, invalid(FieldCertificatePart, fmt.Sprintf("invalid certificatePart: %s, should be full, chain or key", o.CertificatePart),
+				"use certificatePart: full (the default), chain (certificates only) or key (private key only)")
+		}
+		if obj.CertPart != CertPartFull && format == "pfx" {
+			return Object{}, invalid(FieldCertificatePart, "certificatePart "+string(obj.CertPart)+" cannot be combined with objectFormat: pfx",
+				"remove objectFormat: pfx; certificatePart selects PEM blocks")
+		}
+	}
+	if o.SplitCertAndKey {
+		if !isSecret {
+			return Object{}, secretOnly(FieldSplitCertAndKey)
+		}
+		obj.SplitCertAndKey = true
+	}
+	if o.ConvertPFXToPEM {
+		if !isSecret {
+			return Object{}, secretOnly(FieldConvertPFXToPEM)
+		}
+		if format == "pfx" {
+			return Object{}, invalid(FieldConvertPFXToPEM, "convertPFXToPEM cannot be combined with objectFormat: pfx",
+				"remove one of them: objectFormat: pfx keeps the PFX, convertPFXToPEM writes PEM")
+		}
+		obj.ConvertPFX = true
+	}
+	if len(o.JMESPath) > 0 {
+		if !isSecret {
+			return Object{}, secretOnly(FieldJMESPath)
+		}
+		if o.ObjectVersionHistory > 1 {
+			return Object{}, invalid(FieldJMESPath, "jmesPath cannot be combined with objectVersionHistory > 1",
+				"use a separate object without objectVersionHistory for the JSON extraction")
+		}
+		for j, e := range o.JMESPath {
+			jp, err := buildJMESPath(j, e, obj.Mode)
+			if err != nil {
+				return Object{}, err
+			}
+			obj.JSONPaths = append(obj.JSONPaths, jp)
+		}
+	}
+	return obj, nil
+}
+
+func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Error) {
+	prefix := fmt.Sprintf("jmesPath[%d]", j)
+	if e.Path == "" {
+		return JSONPath{}, invalid(prefix+".path", prefix+": path must not be empty",
+			"set path to a JMESPath expression such as username or db.password")
+	}
+	if err := compileJMESPath(e.Path); err != nil {
+		return JSONPath{}, &Error{Param: prefix + ".path",
+			Msg: fmt.Sprintf("%s: invalid path %s: %v", prefix, quoteShort(e.Path), err),
+			Fix: "check the expression syntax (https://jmespath.org); quote keys containing '-' like \"my-key\"", Err: err}
+	}
+	field := prefix + ".objectAlias"
+	if e.ObjectAlias == "" {
+		return JSONPath{}, invalid(field, prefix+": file name must not be empty",
+			"set objectAlias to the file the extracted value is written to")
+	}
+	if err := checkPath(field, e.ObjectAlias); err != nil {
+		err.Msg = prefix + ": " + err.Msg
+		return JSONPath{}, err
+	}
+	jp := JSONPath{Path: e.Path, ObjectAlias: e.ObjectAlias, Mode: objMode}
+	if e.FilePermission != "" {
+		m, err := ParseFilePermission(e.FilePermission)
+		if err != nil {
+			pe := err.(*Error)
+			pe.Param = prefix + ".filePermission"
+			pe.Msg = prefix + ": " + pe.Msg
+			return JSONPath{}, pe
+		}
+		jp.Mode = m
+	}
+	return jp, nil
+}
+
+// compileJMESPath checks the expression's syntax. A panic in the parser is turned into
+// an error: a bad SecretProviderClass must not take the daemon down.
+func compileJMESPath(expr string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot parse expression")
+		}
+	}()
+	_, err = jmespath.Compile(expr)
+	return err
+}
