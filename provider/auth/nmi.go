@@ -1,0 +1,173 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+const (
+	maxNMIBody      = 1 << 20 // bytes read from an NMI response
+	maxErrorBody    = 256     // bytes of an NMI error body quoted in an error
+	maxNMIRetryWait = 5 * time.Second
+)
+
+// errNMIMissingValues is the upstream error text, kept for users who grep for it.
+var errNMIMissingValues = errors.New("nmi did not return expected values in response: token and clientid")
+
+// nmiCredential gets tokens from the aad-pod-identity NMI endpoint on the node,
+// which decides the identity from the podns and podname headers. Like the
+// upstream provider it asks for the Key Vault resource whatever scope is
+// requested, and it ignores the requested tenant.
+type nmiCredential struct {
+	endpoint        string
+	resource        string
+	namespace, name string
+	transport       policy.Transporter
+	timeout         time.Duration // per attempt
+	retries         int
+	delay           time.Duration
+	now             func() time.Time
+	stats           *counters
+}
+
+type nmiResponse struct {
+	Token *struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresOn   json.RawMessage `json:"expires_on"`
+		ExpiresIn   json.RawMessage `json:"expires_in"`
+	} `json:"token"`
+	ClientID string `json:"clientid"`
+}
+
+// GetToken implements azcore.TokenCredential.
+func (c *nmiCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	u, err := url.Parse(c.endpoint)
+	if err != nil {
+		return azcore.AccessToken{}, fmt.Errorf("invalid nmi endpoint %q: %w", c.endpoint, err)
+	}
+	q := u.Query()
+	q.Set("resource", c.resource)
+	u.RawQuery = q.Encode()
+	target := u.String()
+
+	for attempt := 0; ; attempt++ {
+		tok, retry, err := c.attempt(ctx, target)
+		if err == nil {
+			return tok, nil
+		}
+		if !retry || attempt >= c.retries || ctx.Err() != nil {
+			return azcore.AccessToken{}, err
+		}
+		wait := c.backoff(attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return azcore.AccessToken{}, err // no time left for another attempt
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return azcore.AccessToken{}, err
+		}
+	}
+}
+
+func (c *nmiCredential) backoff(attempt int) time.Duration {
+	d := c.delay << attempt
+	if d > maxNMIRetryWait || d <= 0 {
+		d = maxNMIRetryWait
+	}
+	// ±20% jitter so that pods on a node do not retry in lock step.
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// attempt makes one request. retry reports whether a failure is worth retrying.
+func (c *nmiCredential) attempt(ctx context.Context, target string) (tok azcore.AccessToken, retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return tok, false, fmt.Errorf("create nmi request: %w", err)
+	}
+	req.Header.Set("podns", c.namespace)
+	req.Header.Set("podname", c.name)
+	c.stats.nmiRequests.Add(1)
+	resp, err := c.transport.Do(req)
+	if err != nil {
+		return tok, true, fmt.Errorf("nmi request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxNMIBody))
+	if err != nil {
+		return tok, true, fmt.Errorf("read nmi response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+		return tok, retry, fmt.Errorf("nmi response failed with status code: %d, response body: %s", resp.StatusCode, redactBody(body))
+	}
+	var r nmiResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return tok, false, fmt.Errorf("parse nmi response: %w", err)
+	}
+	if r.Token == nil || r.Token.AccessToken == "" || r.ClientID == "" {
+		return tok, false, errNMIMissingValues
+	}
+	exp, ok := parseEpoch(r.Token.ExpiresOn)
+	if !ok {
+		in, inOK := parseEpoch(r.Token.ExpiresIn)
+		if !inOK {
+			return tok, false, errors.New("nmi returned a token without a valid expires_on")
+		}
+		exp = c.now().Add(time.Duration(in.Unix()) * time.Second)
+	}
+	return azcore.AccessToken{Token: r.Token.AccessToken, ExpiresOn: exp}, false, nil
+}
+
+// parseEpoch reads seconds since the epoch given as a JSON number or a string.
+func parseEpoch(raw json.RawMessage) (time.Time, bool) {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	if s == "" {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(n), 0), true
+}
+
+var (
+	tokenFieldRE = regexp.MustCompile(`"(access_token|refresh_token|id_token|token|client_secret)"\s*:\s*"[^"]*"`)
+	jwtRE        = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)
+)
+
+// redactBody makes an NMI error body safe to put in an error: token-bearing
+// JSON fields and anything shaped like a JWT are replaced, and the result is
+// cut to maxErrorBody bytes.
+func redactBody(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	s = tokenFieldRE.ReplaceAllString(s, `"$1":"[REDACTED]"`)
+	s = jwtRE.ReplaceAllString(s, "[REDACTED]")
+	if len(s) > maxErrorBody {
+		cut := maxErrorBody
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "...(truncated)"
+	}
+	return s
+}
