@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -410,4 +411,33 @@ func TestDecode(t *testing.T) {
 			t.Errorf("Decode(%q, %q) = %q, %v; want %q", tc.in, tc.enc, got, err, tc.want)
 		}
 	}
+}
+
+// TestOpenSSLFixtures reads PFX files made by OpenSSL 3 (testdata/openssl/gen.sh),
+// one with its modern defaults and one legacy, stored leaf, root, intermediate.
+// The expected PEM comes from OpenSSL too (openssl pkey and openssl x509).
+func TestOpenSSLFixtures(t *testing.T) {
+	for _, name := range []string{"modern-rsa", "legacy-ec"} {
+		t.Run(name, func(t *testing.T) {
+			pfx := readFile(t, "testdata/openssl/"+name+".pfx")
+			want := readFile(t, "testdata/openssl/leaf-"+strings.TrimPrefix(strings.TrimPrefix(name, "modern-"), "legacy-")+".chain.pem")
+			got, err := Render(Request{Path: "tls"}, certSecret(ContentTypePKCS12, b64(pfx)), chainOn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got[0].Contents, want) {
+				t.Fatalf("got\n%s\nwant\n%s", got[0].Contents, want)
+			}
+			checkKeyMatchesFirstCert(t, got[0].Contents, true)
+		})
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
