@@ -1,0 +1,7 @@
+package emulator
+
+import "net/http"
+
+func (e *Emulator) adminHandler() http.Handler {
+	return http.NotFoundHandler()
+}

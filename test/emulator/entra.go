@@ -1,0 +1,621 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultFederatedAudience is the audience a federated credential accepts
+// when it names none.
+const DefaultFederatedAudience = "api://AzureADTokenExchange"
+
+const jwtBearerAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+type tenant struct {
+	id   string
+	apps map[string]*app // by lower-case client ID
+}
+
+type app struct {
+	clientID string
+	objectID string
+	secrets  []string
+	fics     []FederatedCredential
+}
+
+// FederatedCredential is a federated identity credential on an app
+// registration or user-assigned identity. Matching is exact and
+// case-sensitive, like Entra ID's.
+type FederatedCredential struct {
+	Issuer    string   `json:"issuer"`
+	Subject   string   `json:"subject"`
+	Audiences []string `json:"audiences,omitempty"` // default [api://AzureADTokenExchange]
+}
+
+// AddTenant declares a tenant (idempotent).
+func (e *Emulator) AddTenant(tenantID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tenantLocked(tenantID)
+}
+
+func (e *Emulator) tenantLocked(tenantID string) *tenant {
+	key := strings.ToLower(tenantID)
+	t := e.tenants[key]
+	if t == nil {
+		t = &tenant{id: tenantID, apps: map[string]*app{}}
+		e.tenants[key] = t
+		e.tenantOrder = append(e.tenantOrder, tenantID)
+	}
+	return t
+}
+
+// AddApp declares an app registration (service principal) in a tenant,
+// adding the tenant if needed (idempotent).
+func (e *Emulator) AddApp(tenantID, clientID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.appLocked(tenantID, clientID)
+}
+
+func (e *Emulator) appLocked(tenantID, clientID string) *app {
+	t := e.tenantLocked(tenantID)
+	key := strings.ToLower(clientID)
+	a := t.apps[key]
+	if a == nil {
+		a = &app{clientID: clientID, objectID: e.ids.guid()}
+		t.apps[key] = a
+	}
+	return a
+}
+
+// SetClientSecret makes secret the app's only client secret (adding the app
+// if needed).
+func (e *Emulator) SetClientSecret(tenantID, clientID, secret string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.appLocked(tenantID, clientID).secrets = []string{secret}
+}
+
+// AddClientSecret adds one more valid client secret to the app.
+func (e *Emulator) AddClientSecret(tenantID, clientID, secret string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.appLocked(tenantID, clientID)
+	a.secrets = append(a.secrets, secret)
+}
+
+// AddFederatedCredential adds a federated identity credential to the app
+// (adding the app if needed).
+func (e *Emulator) AddFederatedCredential(tenantID, clientID string, fc FederatedCredential) {
+	if len(fc.Audiences) == 0 {
+		fc.Audiences = []string{DefaultFederatedAudience}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := e.appLocked(tenantID, clientID)
+	a.fics = append(a.fics, fc)
+}
+
+// ObjectID returns the object ID (oid claim) of an app or identity, or "".
+func (e *Emulator) ObjectID(tenantID, clientID string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.tenants[strings.ToLower(tenantID)]; t != nil {
+		if a := t.apps[strings.ToLower(clientID)]; a != nil {
+			return a.objectID
+		}
+	}
+	if mi := e.managed[strings.ToLower(clientID)]; mi != nil {
+		return mi.objectID
+	}
+	return ""
+}
+
+func (e *Emulator) firstTenant() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.tenantOrder) == 0 {
+		return ""
+	}
+	return e.tenantOrder[0]
+}
+
+// Issuer is an OIDC issuer, such as a cluster's service-account issuer, with
+// its own RSA signing key.
+type Issuer struct {
+	url string
+	key *rsa.PrivateKey
+	kid string
+}
+
+// AddIssuer declares an OIDC issuer; the same URL returns the same Issuer.
+// The URL is kept byte for byte (a trailing "/" matters).
+func (e *Emulator) AddIssuer(issuerURL string) *Issuer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if i := e.issuers[issuerURL]; i != nil {
+		return i
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	i := &Issuer{url: issuerURL, key: key, kid: b64.EncodeToString(e.ids.bytes(16))}
+	e.issuers[issuerURL] = i
+	return i
+}
+
+// URL is the issuer URL exactly as added.
+func (i *Issuer) URL() string { return i.url }
+
+// JWKS returns the issuer's JSON Web Key Set.
+func (i *Issuer) JWKS() map[string]any {
+	return (&jwtSigner{key: i.key, kid: i.kid}).jwks()
+}
+
+// MintToken returns an RS256 JWT with iss, sub, aud, exp, iat, nbf and a kid
+// header, signed by the issuer. A negative ttl mints an already expired token.
+// extra claims are added last and may override the standard ones.
+func (i *Issuer) MintToken(subject, audience string, ttl time.Duration, extra map[string]any) string {
+	now := time.Now()
+	exp := now.Add(ttl)
+	iat := now
+	if ttl <= 0 {
+		iat = exp.Add(-time.Hour)
+	}
+	claims := map[string]any{
+		"iss": i.url,
+		"sub": subject,
+		"aud": []string{audience},
+		"exp": exp.Unix(),
+		"iat": iat.Unix(),
+		"nbf": iat.Unix(),
+	}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	return (&jwtSigner{key: i.key, kid: i.kid}).sign(claims)
+}
+
+// serveEntra answers the login hosts.
+func (e *Emulator) serveEntra(w http.ResponseWriter, r *http.Request, host string) {
+	switch act, f := e.applyFaults(r, ServiceEntraID); act {
+	case faultReset:
+		e.logf("entra: %s %s -> reset", r.Method, r.URL.Path)
+		e.countEntra(r)
+		resetConnection(w)
+		return
+	case faultThrottle:
+		e.countEntra(r)
+		setRetryAfter(w.Header(), f.RetryAfter)
+		e.aadError(w, r, host, http.StatusTooManyRequests, "temporarily_unavailable", 90055,
+			"The request has been throttled due to too many requests to the tenant. Retry the request after the time indicated in the Retry-After header.")
+		return
+	case faultError:
+		e.countEntra(r)
+		e.aadError(w, r, host, f.errorStatus(), "temporarily_unavailable", 90033,
+			"A transient error has occurred. Please try again.")
+		return
+	}
+	e.countEntra(r)
+	if r.Method == http.MethodGet {
+		e.logf("entra: GET https://%s%s", host, r.URL.Path)
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case r.URL.Path == "/common/discovery/instance":
+		e.serveInstanceDiscovery(w, r, host)
+	case len(parts) == 4 && parts[1] == "v2.0" && parts[2] == ".well-known" && parts[3] == "openid-configuration":
+		e.serveOpenIDConfig(w, r, host, parts[0])
+	case len(parts) == 4 && parts[1] == "discovery" && parts[2] == "v2.0" && parts[3] == "keys":
+		writeJSON(w, http.StatusOK, e.signer.jwks())
+	case len(parts) == 4 && parts[1] == "oauth2" && parts[2] == "v2.0" && parts[3] == "token":
+		e.serveToken(w, r, host, parts[0])
+	default:
+		e.logf("entra: %s %s -> 404", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+	}
+}
+
+func (e *Emulator) countEntra(r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case strings.HasSuffix(path, "/oauth2/v2.0/token"):
+		clientID := ""
+		if r.Method == http.MethodPost {
+			// ParseForm caches the body; the handler reads the same values.
+			_ = r.ParseForm()
+			clientID = r.PostForm.Get("client_id")
+		}
+		e.count(func(c *Counts) {
+			c.TokenRequests++
+			c.TokensByClient[clientID]++
+		})
+	case path == "/common/discovery/instance" || strings.HasSuffix(path, "/.well-known/openid-configuration"):
+		e.count(func(c *Counts) { c.DiscoveryRequests++ })
+	}
+}
+
+func (e *Emulator) serveInstanceDiscovery(w http.ResponseWriter, r *http.Request, host string) {
+	authz := r.URL.Query().Get("authorization_endpoint")
+	if authz == "" {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 900144,
+			"The request body must contain the following parameter: 'authorization_endpoint'.")
+		return
+	}
+	u, err := url.Parse(authz)
+	if err != nil || u.Scheme != "https" || !e.isLoginHost(strings.ToLower(u.Host)) {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_instance", 50049, "Unknown or invalid instance.")
+		return
+	}
+	tenantSeg := strings.SplitN(strings.TrimPrefix(u.Path, "/"), "/", 2)[0]
+	if tenantSeg == "" {
+		tenantSeg = "common"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": fmt.Sprintf("https://%s/%s/v2.0/.well-known/openid-configuration", strings.ToLower(u.Host), tenantSeg),
+		"api-version":               "1.1",
+		"metadata":                  e.instanceMetadata(),
+	})
+}
+
+func (e *Emulator) instanceMetadata() []map[string]any {
+	entry := func(preferred, cache string, aliases ...string) map[string]any {
+		return map[string]any{"preferred_network": preferred, "preferred_cache": cache, "aliases": aliases}
+	}
+	md := []map[string]any{
+		entry("login.microsoftonline.com", "login.windows.net",
+			"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"),
+		entry("login.partner.microsoftonline.cn", "login.partner.microsoftonline.cn",
+			"login.partner.microsoftonline.cn", "login.chinacloudapi.cn"),
+		entry("login.microsoftonline.de", "login.microsoftonline.de", "login.microsoftonline.de"),
+		entry("login.microsoftonline.us", "login.microsoftonline.us", "login.microsoftonline.us", "login.usgovcloudapi.net"),
+		entry("login-us.microsoftonline.com", "login-us.microsoftonline.com", "login-us.microsoftonline.com"),
+	}
+	e.mu.Lock()
+	var custom []string
+	for h := range e.loginHosts {
+		if !slices.Contains(builtinLoginHosts, h) {
+			custom = append(custom, h)
+		}
+	}
+	e.mu.Unlock()
+	slices.Sort(custom)
+	for _, h := range custom {
+		md = append(md, entry(h, h, h))
+	}
+	return md
+}
+
+func (e *Emulator) lookupTenant(id string) *tenant {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tenants[strings.ToLower(id)]
+}
+
+func (e *Emulator) serveOpenIDConfig(w http.ResponseWriter, r *http.Request, host, tenantSeg string) {
+	issuerTenant := tenantSeg
+	switch strings.ToLower(tenantSeg) {
+	case "common", "organizations":
+		issuerTenant = "{tenantid}"
+	default:
+		t := e.lookupTenant(tenantSeg)
+		if t == nil {
+			e.aadError(w, r, host, http.StatusBadRequest, "invalid_tenant", 90002, tenantNotFound(tenantSeg))
+			return
+		}
+		issuerTenant = t.id
+	}
+	base := "https://" + host + "/" + tenantSeg
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_endpoint":                        base + "/oauth2/v2.0/token",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"issuer":                                "https://" + host + "/" + issuerTenant + "/v2.0",
+		"request_uri_parameter_supported":       false,
+		"userinfo_endpoint":                     "https://graph.microsoft.com/oidc/userinfo",
+		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
+		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
+		"http_logout_supported":                 true,
+		"frontchannel_logout_supported":         true,
+		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
+		"claims_supported":                      []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"},
+		"kerberos_endpoint":                     base + "/kerberos",
+		"tenant_region_scope":                   "NA",
+		"cloud_instance_name":                   "microsoftonline.com",
+		"cloud_graph_host_name":                 "graph.windows.net",
+		"msgraph_host":                          "graph.microsoft.com",
+		"rbac_url":                              "https://pas.windows.net",
+	})
+}
+
+func tenantNotFound(t string) string {
+	return fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", t)
+}
+
+// aadError writes Entra ID's OAuth error shape.
+func (e *Emulator) aadError(w http.ResponseWriter, r *http.Request, host string, status int, errName string, code int, msg string) {
+	traceID := e.ids.guid()
+	corrID := r.Header.Get("client-request-id")
+	if corrID == "" {
+		corrID = e.ids.guid()
+	}
+	ts := time.Now().UTC().Format("2006-01-02 15:04:05Z")
+	e.logf("entra: %s %s -> %d %s AADSTS%d", r.Method, r.URL.Path, status, errName, code)
+	writeJSON(w, status, map[string]any{
+		"error":             errName,
+		"error_description": fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", code, msg, traceID, corrID, ts),
+		"error_codes":       []int{code},
+		"timestamp":         ts,
+		"trace_id":          traceID,
+		"correlation_id":    corrID,
+		"error_uri":         fmt.Sprintf("https://%s/error?code=%d", host, code),
+	})
+}
+
+// defaultScopes are added by MSAL to every request and carry no resource.
+var defaultScopes = map[string]bool{"openid": true, "offline_access": true, "profile": true}
+
+func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, host, tenantSeg string) {
+	if r.Method != http.MethodPost {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 900561,
+			fmt.Sprintf("The endpoint only accepts POST, OPTIONS requests. Received a %s request.", r.Method))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 900144,
+			"The request body must contain the following parameter: 'grant_type'.")
+		return
+	}
+	form := r.PostForm
+	t := e.lookupTenant(tenantSeg)
+	if t == nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(tenantSeg))
+		return
+	}
+	for _, p := range []string{"grant_type", "client_id", "scope"} {
+		if form.Get(p) == "" {
+			e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 900144,
+				fmt.Sprintf("The request body must contain the following parameter: '%s'.", p))
+			return
+		}
+	}
+	if gt := form.Get("grant_type"); gt != "client_credentials" {
+		e.aadError(w, r, host, http.StatusBadRequest, "unsupported_grant_type", 70003,
+			fmt.Sprintf("The app requested an unsupported grant type '%s'.", gt))
+		return
+	}
+	var resource string
+	for _, s := range strings.Fields(form.Get("scope")) {
+		if defaultScopes[s] {
+			continue
+		}
+		res, ok := strings.CutSuffix(s, "/.default")
+		if !ok || resource != "" {
+			e.aadError(w, r, host, http.StatusBadRequest, "invalid_scope", 1002012,
+				fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", s))
+			return
+		}
+		resource = res
+	}
+	clientID := form.Get("client_id")
+	e.mu.Lock()
+	a := t.apps[strings.ToLower(clientID)]
+	var secrets []string
+	var fics []FederatedCredential
+	oid := ""
+	if a != nil {
+		secrets = slices.Clone(a.secrets)
+		fics = slices.Clone(a.fics)
+		oid = a.objectID
+	}
+	e.mu.Unlock()
+	if a == nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "unauthorized_client", 700016,
+			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, t.id))
+		return
+	}
+
+	appidacr := "1"
+	switch {
+	case form.Get("client_assertion") != "":
+		if at := form.Get("client_assertion_type"); at != jwtBearerAssertionType {
+			e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 50027,
+				fmt.Sprintf("Invalid client_assertion_type '%s'. Only '%s' is supported.", at, jwtBearerAssertionType))
+			return
+		}
+		if !e.checkAssertion(w, r, host, form.Get("client_assertion"), fics) {
+			return
+		}
+		appidacr = "2"
+	case form.Get("client_secret") != "":
+		ok := false
+		for _, s := range secrets {
+			if subtle.ConstantTimeCompare([]byte(s), []byte(form.Get("client_secret"))) == 1 {
+				ok = true
+			}
+		}
+		if !ok {
+			e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", 7000215,
+				fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
+			return
+		}
+	default:
+		e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", 7000218,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return
+	}
+
+	if !e.knownResource(resource) {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_resource", 500011,
+			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, t.id))
+		return
+	}
+	tok, expiresIn := e.issueAccessToken(t.id, clientID, oid, resource, map[string]any{"appidacr": appidacr})
+	e.logf("entra: token for client %s in tenant %s, resource %s", clientID, t.id, resource)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_type":     "Bearer",
+		"expires_in":     expiresIn,
+		"ext_expires_in": expiresIn,
+		"access_token":   tok,
+	})
+}
+
+// checkAssertion validates a federated client assertion against the app's
+// federated credentials and the issuer's key, writing the error if invalid.
+func (e *Emulator) checkAssertion(w http.ResponseWriter, r *http.Request, host, assertion string, fics []FederatedCredential) bool {
+	p, err := parseJWT(assertion)
+	if err != nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 50027, "JWT token is invalid or malformed.")
+		return false
+	}
+	iss, sub := p.str("iss"), p.str("sub")
+	auds := p.audiences()
+	fail := func(code int, msg string) bool {
+		if e.opts.LegacyFederationErrors {
+			e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 70021,
+				fmt.Sprintf("No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation", iss, sub, strings.Join(auds, ",")))
+			return false
+		}
+		e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", code,
+			msg+" Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation")
+		return false
+	}
+	var byIssuer, bySubject []FederatedCredential
+	for _, fc := range fics {
+		if fc.Issuer == iss {
+			byIssuer = append(byIssuer, fc)
+		}
+	}
+	if len(byIssuer) == 0 {
+		return fail(700211, fmt.Sprintf("No matching federated identity record found for presented assertion issuer '%s'.", iss))
+	}
+	for _, fc := range byIssuer {
+		if fc.Subject == sub {
+			bySubject = append(bySubject, fc)
+		}
+	}
+	if len(bySubject) == 0 {
+		return fail(700213, fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'.", sub))
+	}
+	matched := false
+	for _, fc := range bySubject {
+		for _, a := range auds {
+			if slices.Contains(fc.Audiences, a) {
+				matched = true
+			}
+		}
+	}
+	if !matched {
+		return fail(700212, fmt.Sprintf("No matching federated identity record found for presented assertion audience '%s'.", strings.Join(auds, ",")))
+	}
+
+	e.mu.Lock()
+	issuer := e.issuers[iss]
+	e.mu.Unlock()
+	if issuer == nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 50166,
+			fmt.Sprintf("Request to External OIDC endpoint failed. Issuer: '%s'.", iss))
+		return false
+	}
+	if kid, _ := p.header["kid"].(string); kid != issuer.kid || p.verify(&issuer.key.PublicKey) != nil {
+		e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", 700027,
+			"Client assertion failed signature validation.")
+		return false
+	}
+	now := time.Now()
+	exp, hasExp := p.num("exp")
+	nbf, hasNbf := p.num("nbf")
+	const skew = 5 * 60
+	if !hasExp || now.Unix() > exp+skew || (hasNbf && now.Unix()+skew < nbf) {
+		from := "N/A"
+		if hasNbf {
+			from = time.Unix(nbf, 0).UTC().Format(time.RFC3339Nano)
+		}
+		e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", 700024,
+			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .",
+				now.UTC().Format(time.RFC3339Nano), from, time.Unix(exp, 0).UTC().Format(time.RFC3339Nano)))
+		return false
+	}
+	return true
+}
+
+// knownResource says whether Entra ID knows the resource (application ID URI).
+func (e *Emulator) knownResource(resource string) bool {
+	if e.isVaultResource(resource) {
+		return true
+	}
+	switch strings.TrimSuffix(resource, "/") {
+	case "https://management.azure.com", "https://management.core.windows.net",
+		"https://graph.microsoft.com", "https://storage.azure.com":
+		return true
+	}
+	return false
+}
+
+// issueAccessToken mints an access token signed by the emulator for a client
+// in a tenant, returning it and its expires_in in seconds.
+func (e *Emulator) issueAccessToken(tenantID, clientID, oid, resource string, extra map[string]any) (string, int) {
+	e.mu.Lock()
+	lifetime := e.tokenLifetime
+	e.counts.TokensIssued[clientID]++
+	e.mu.Unlock()
+	now := time.Now()
+	iss := "https://sts.windows.net/" + tenantID + "/"
+	claims := map[string]any{
+		"aud":      resource,
+		"iss":      iss,
+		"iat":      now.Unix(),
+		"nbf":      now.Unix(),
+		"exp":      now.Add(lifetime).Unix(),
+		"appid":    clientID,
+		"azp":      clientID,
+		"appidacr": "1",
+		"idp":      iss,
+		"idtyp":    "app",
+		"oid":      oid,
+		"sub":      oid,
+		"tid":      tenantID,
+		"uti":      b64.EncodeToString(e.ids.bytes(16)),
+		"ver":      "1.0",
+	}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	return e.signer.sign(claims), int(lifetime / time.Second)
+}
+
+// SetTokenLifetime changes the lifetime of access tokens issued from now on.
+func (e *Emulator) SetTokenLifetime(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d > 0 {
+		e.tokenLifetime = d
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
