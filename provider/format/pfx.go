@@ -76,6 +76,9 @@ func decodePFX(pfx []byte) (keys []any, certs [][]byte, err error) {
 		}
 	}()
 
+	if err := checkPFXIterations(pfx); err != nil {
+		return nil, nil, err
+	}
 	blocks, errAll := pkcs12.ToPEM(pfx, "")
 	if errAll == nil {
 		for _, b := range blocks {
