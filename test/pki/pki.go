@@ -79,8 +79,9 @@ type Options struct {
 	NotBefore  time.Time     // default now - 1h
 	NotAfter   time.Time     // default NotBefore + 1 year (CA: 10 years)
 	IsCA       bool
-	// NoKeyIDs leaves out the subject and authority key identifiers
-	// (to test chain building without AKI/SKI).
+	// NoKeyIDs leaves out the subject key identifier and, for a
+	// certificate issued by a parent, the authority key identifier (to test
+	// chain building without AKI/SKI). CA certificates still get an SKI.
 	NoKeyIDs bool
 }
 
@@ -208,9 +209,8 @@ func issue(o Options, parent *Cert) (*Cert, error) {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
 	if o.NoKeyIDs {
-		// x509 derives a subject key ID for CAs unless one is given; an
-		// explicit empty-but-non-nil value is not allowed, so only leaves
-		// can go without.
+		// crypto/x509 still derives a subject key ID for CA templates, so
+		// only leaves go entirely without key IDs.
 		tmpl.SubjectKeyId = nil
 	} else {
 		tmpl.SubjectKeyId = keyID(key.Public())
