@@ -116,7 +116,8 @@ func decode(req *v1alpha1.MountRequest) (*config.Mount, error) {
 	}
 	m, err := config.Parse(attrib, secrets, mode)
 	if err != nil {
-		return nil, err
+		// Upstream reports parameter errors inside the mount, under its prefix.
+		return nil, errors.New(errorPrefix + err.Error())
 	}
 	return m, nil
 }
