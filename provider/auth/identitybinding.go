@@ -90,15 +90,15 @@ func parseProxyURL(s string) (*url.URL, error) {
 // Do implements policy.Transporter.
 func (p *proxyTransport) Do(req *http.Request) (*http.Response, error) {
 	if p.parseErr != nil {
-		return nil, fmt.Errorf("proxy transport not available: %w", p.parseErr)
+		return nil, permanent(fmt.Errorf("proxy transport not available: %w", p.parseErr))
 	}
 	sni, err := p.serverName(req.Context())
 	if err != nil {
-		return nil, fmt.Errorf("proxy transport not available: compute SNI name: %w", err)
+		return nil, permanent(fmt.Errorf("proxy transport not available: compute SNI name: %w", err))
 	}
 	tr, err := p.transport(sni)
 	if err != nil {
-		return nil, fmt.Errorf("proxy transport not available: %w", err)
+		return nil, permanent(fmt.Errorf("proxy transport not available: %w", err))
 	}
 	out := req.Clone(req.Context())
 	u := *p.parsed
@@ -117,6 +117,17 @@ func (p *proxyTransport) Do(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// permanentError is an error the azcore retry policy does not retry (it looks
+// for a NonRetriable method). Setting the token proxy up failed: retrying
+// within the same GetToken would only repeat the failure (and, for the SNI
+// dial, its timeout); the next GetToken tries again.
+type permanentError struct{ err error }
+
+func permanent(err error) error        { return permanentError{err} }
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+func (permanentError) NonRetriable()   {}
 
 // serverName returns the SNI: the override, or the cached computed one, or it
 // computes it now with a TLS dial to the proxy host.
