@@ -104,6 +104,14 @@ func decodeObject(i int, s string) (*keyVaultObject, *Error) {
 	return &o, nil
 }
 
+// secretTypeFix is fix, unless objectType is secret in the wrong case.
+func secretTypeFix(objectType, fix string) string {
+	if strings.EqualFold(objectType, string(TypeSecret)) {
+		return fmt.Sprintf("objectType is case-sensitive: write secret, not %s", objectType)
+	}
+	return fix
+}
+
 var vaultNameChars = regexp.MustCompile(`^[-A-Za-z0-9]+$`)
 
 // checkVaultName applies the Azure provider's vault-name rules.
@@ -144,13 +152,13 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		// Deliberate difference: case-insensitive, so "PFX" with a key or cert is caught too.
 		if format == "pfx" && !isSecret {
 			return Object{}, invalid(FieldObjectFormat, "PFX format only supported for objectType: secret",
-				"to get the PFX of a certificate, use objectType: secret with the certificate's name; cert and key objects are always PEM")
+				secretTypeFix(o.ObjectType, "to get the PFX of a certificate, use objectType: secret with the certificate's name; cert and key objects are always PEM"))
 		}
 	}
 	if encoding != "" {
 		if !isSecret {
 			return Object{}, invalid(FieldObjectEncoding, "objectEncoding only supported for objectType: secret",
-				fmt.Sprintf("remove objectEncoding, or set objectType to secret (lower case; got %q)", o.ObjectType))
+				secretTypeFix(o.ObjectType, "remove objectEncoding; cert and key objects are always PEM text"))
 		}
 		if encoding != "utf-8" && encoding != "base64" && encoding != "hex" {
 			return Object{}, invalid(FieldObjectEncoding, fmt.Sprintf("invalid objectEncoding: %s, should be hex, base64 or utf-8", o.ObjectEncoding),
@@ -198,9 +206,9 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		VaultName:      topVault,
 	}
 	if o.FilePermission != "" {
-		m, err := ParseFilePermission(o.FilePermission)
+		m, err := parseFilePermission(o.FilePermission)
 		if err != nil {
-			return Object{}, err.(*Error)
+			return Object{}, err
 		}
 		obj.Mode, obj.ModeSet = m, true
 	}
@@ -214,7 +222,7 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 	}
 	secretOnly := func(field string) *Error {
 		return invalid(field, field+" only supported for objectType: secret",
-			fmt.Sprintf("remove %s, or use objectType: secret (a certificate's secret holds its key and chain)", field))
+			secretTypeFix(o.ObjectType, fmt.Sprintf("remove %s, or use objectType: secret (a certificate's secret holds its key and chain)", field)))
 	}
 	if o.CertificatePart != "" {
 		if !isSecret {
@@ -291,12 +299,11 @@ func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Erro
 	}
 	jp := JSONPath{Path: e.Path, ObjectAlias: e.ObjectAlias, Mode: objMode}
 	if e.FilePermission != "" {
-		m, err := ParseFilePermission(e.FilePermission)
+		m, err := parseFilePermission(e.FilePermission)
 		if err != nil {
-			pe := err.(*Error)
-			pe.Param = prefix + ".filePermission"
-			pe.Msg = prefix + ": " + pe.Msg
-			return JSONPath{}, pe
+			err.Param = prefix + ".filePermission"
+			err.Msg = prefix + ": " + err.Msg
+			return JSONPath{}, err
 		}
 		jp.Mode = m
 	}

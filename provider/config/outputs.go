@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -94,28 +95,6 @@ func clash(a, b output) (string, int) {
 	return p, fileAndDir
 }
 
-// companionClash reports whether the plain file q is one of the .crt/.key files that the
-// splitCertAndKey output a gets at fetch time.
-func companionClash(a, q output) bool {
-	if q.n > 1 {
-		return false
-	}
-	for _, suffix := range []string{".crt", ".key"} {
-		if a.n <= 1 {
-			if q.path == a.path+suffix {
-				return true
-			}
-			continue
-		}
-		if rest, ok := under(a.path, q.path); ok {
-			if idx, ok := strings.CutSuffix(rest, suffix); ok && historyIndex(idx, a.n) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func describe(o *Object) string {
 	return fmt.Sprintf("objects.array[%d] (objectType:%s, objectName:%s)", o.Index, o.Type, o.Name)
 }
@@ -125,27 +104,42 @@ func objectErrFor(o *Object, err *Error) *ObjectError {
 }
 
 // checkOutputs finds output paths written twice, or used as a file by one object and as a
-// directory by another. Each error is reported on the later object and names the earlier.
+// directory by another, and files that collide with the .crt/.key companions of a
+// splitCertAndKey object. Each error is reported on the later output and names the
+// earlier object. Outputs are indexed by path, so the cost grows with the number and
+// depth of the paths, not with their pairs.
 func checkOutputs(objs []Object) []*ObjectError {
 	var outs []output
 	for k := range objs {
 		outs = append(outs, outputsOf(k, &objs[k])...)
 	}
+	// Companions are known up front: a clash with one is reported on the other file,
+	// whichever comes first.
+	companions := map[string]int{}   // companion path -> output of a plain splitCertAndKey file
+	splitHistory := map[string]int{} // history directory of a splitCertAndKey object -> output
+	for i, a := range outs {
+		if !objs[a.obj].SplitCertAndKey || !isMainOutput(a) {
+			continue
+		}
+		if a.n > 1 {
+			setFirst(splitHistory, a.path, i)
+			continue
+		}
+		setFirst(companions, a.path+".crt", i)
+		setFirst(companions, a.path+".key", i)
+	}
+
+	ix := pathIndex{exact: map[string]int{}, inside: map[string]int{}, indexed: map[string][]int{}}
 	var errs []*ObjectError
 	for j, b := range outs {
 		ob := &objs[b.obj]
-		reported := false
-		for _, a := range outs[:j] {
-			p, kind := clash(a, b)
-			if kind == noClash {
-				continue
-			}
-			oa := &objs[a.obj]
+		if i, p, kind := ix.find(outs, b); kind != noClash {
+			a := outs[i]
 			var other string
 			if a.obj == b.obj {
 				other = fmt.Sprintf("%s and %s of this object both use it", a.field, b.field)
 			} else {
-				other = fmt.Sprintf("%s of %s uses it too", a.field, describe(oa))
+				other = fmt.Sprintf("%s of %s uses it too", a.field, describe(&objs[a.obj]))
 			}
 			msg := fmt.Sprintf("duplicate output path %s: %s", quoteShort(p), other)
 			if kind == fileAndDir {
@@ -153,26 +147,117 @@ func checkOutputs(objs []Object) []*ObjectError {
 			}
 			errs = append(errs, objectErrFor(ob, invalid(b.field, msg,
 				"give one of them a different objectAlias; every file in the volume needs its own path")))
-			reported = true
-			break
-		}
-		if reported {
 			continue
 		}
-		for _, a := range outs {
-			if (a.obj == b.obj && a.field == b.field) || !objs[a.obj].SplitCertAndKey || !isMainOutput(a) {
-				continue
-			}
-			if companionClash(a, b) {
-				errs = append(errs, objectErrFor(ob, invalid(b.field,
-					fmt.Sprintf("duplicate output path %s: %s has splitCertAndKey and writes its certificate or key there",
-						quoteShort(b.path), describe(&objs[a.obj])),
-					"give this file a different objectAlias")))
-				break
-			}
+		ix.add(j, b)
+		if i, ok := companionOf(outs, companions, splitHistory, b); ok {
+			errs = append(errs, objectErrFor(ob, invalid(b.field,
+				fmt.Sprintf("duplicate output path %s: %s has splitCertAndKey and writes its certificate or key there",
+					quoteShort(b.path), describe(&objs[outs[i].obj])),
+				"give this file a different objectAlias")))
 		}
 	}
 	return errs
+}
+
+func setFirst(m map[string]int, k string, v int) {
+	if _, ok := m[k]; !ok {
+		m[k] = v
+	}
+}
+
+// companionOf returns the splitCertAndKey output whose .crt/.key companion is b's path.
+func companionOf(outs []output, companions, splitHistory map[string]int, b output) (int, bool) {
+	if b.n > 1 {
+		return 0, false
+	}
+	if i, ok := companions[b.path]; ok {
+		return i, true
+	}
+	for _, suffix := range []string{".crt", ".key"} {
+		stem, ok := strings.CutSuffix(b.path, suffix)
+		if !ok {
+			continue
+		}
+		slash := strings.LastIndexByte(stem, '/')
+		if slash < 0 {
+			continue
+		}
+		if i, ok := splitHistory[stem[:slash]]; ok && historyIndex(stem[slash+1:], outs[i].n) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// pathIndex holds the outputs seen so far.
+type pathIndex struct {
+	exact  map[string]int // path -> first output with exactly that path
+	inside map[string]int // directory -> first output strictly inside it
+	// indexed maps a directory to the outputs strictly inside it whose next element is a
+	// decimal number, i.e. that may be one of the files of a version history there.
+	indexed map[string][]int
+}
+
+// ancestors calls f with each proper ancestor directory of p, shortest first, and the
+// path element that follows it; it stops when f returns false.
+func ancestors(p string, f func(dir, next string) bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		rest := p[i+1:]
+		if !f(p[:i], firstElement(rest)) {
+			return
+		}
+	}
+}
+
+// isDecimal reports whether s names an index any version history could write.
+func isDecimal(s string) bool { return historyIndex(s, math.MaxInt32) }
+
+func (ix *pathIndex) add(j int, b output) {
+	setFirst(ix.exact, b.path, j)
+	ancestors(b.path, func(dir, next string) bool {
+		setFirst(ix.inside, dir, j)
+		if isDecimal(next) {
+			ix.indexed[dir] = append(ix.indexed[dir], j)
+		}
+		return true
+	})
+}
+
+// find returns an earlier output that clashes with b, the path they clash on and how.
+func (ix *pathIndex) find(outs []output, b output) (int, string, int) {
+	if i, ok := ix.exact[b.path]; ok {
+		p, kind := clash(outs[i], b)
+		return i, p, kind
+	}
+	found, foundPath, foundKind := 0, "", noClash
+	ancestors(b.path, func(dir, _ string) bool {
+		if i, ok := ix.exact[dir]; ok {
+			if p, kind := clash(outs[i], b); kind != noClash {
+				found, foundPath, foundKind = i, p, kind
+				return false
+			}
+		}
+		return true
+	})
+	if foundKind != noClash {
+		return found, foundPath, foundKind
+	}
+	if b.n <= 1 {
+		if i, ok := ix.inside[b.path]; ok {
+			return i, b.path, fileAndDir
+		}
+		return 0, "", noClash
+	}
+	for _, i := range ix.indexed[b.path] {
+		if p, kind := clash(outs[i], b); kind != noClash {
+			return i, p, kind
+		}
+	}
+	return 0, "", noClash
 }
 
 func isMainOutput(o output) bool { return !strings.HasPrefix(o.field, "jmesPath[") }

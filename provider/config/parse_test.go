@@ -681,3 +681,12 @@ func TestIdentityNeverPrintsCredentials(t *testing.T) {
 	}
 	var _ sensitive.String = m.Identity.ClientSecret
 }
+
+func TestParseFixHintsForMiscasedSecret(t *testing.T) {
+	for _, field := range []string{"objectEncoding: base64", "objectFormat: pfx", "splitCertAndKey: true", "certificatePart: key"} {
+		_, err := Parse(attrs(ParamObjects, obj("objectName: a", "objectType: SECRET", field)), spSecrets(), 0o644)
+		if err == nil || !strings.HasSuffix(err.Error(), "objectType is case-sensitive: write secret, not SECRET") {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+}

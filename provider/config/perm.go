@@ -11,6 +11,14 @@ import (
 // Unlike the Azure provider, which silently turns an unparsable value into mode 0, it
 // rejects anything that is not octal and any bit above 0777 (setuid, setgid, sticky).
 func ParseFilePermission(s string) (fs.FileMode, error) {
+	m, err := parseFilePermission(s)
+	if err != nil {
+		return 0, err
+	}
+	return m, nil
+}
+
+func parseFilePermission(s string) (fs.FileMode, *Error) {
 	s = strings.TrimSpace(s)
 	msg := fmt.Sprintf("invalid filePermission %s: must be an octal mode such as 0644", quoteShort(s))
 	v, err := strconv.ParseUint(s, 8, 32)
