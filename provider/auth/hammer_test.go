@@ -22,15 +22,7 @@ import (
 func TestHammer(t *testing.T) {
 	entra := &fakeEntra{t: t}
 	nmi := nmiOK(fmt.Sprint(time.Now().Add(time.Hour).Unix()))
-	imds := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeTestJSON(w, map[string]any{
-			"access_token": "mi|" + r.URL.Query().Get("client_id"),
-			"expires_in":   "3600",
-			"expires_on":   fmt.Sprint(time.Now().Add(time.Hour).Unix()),
-			"resource":     r.URL.Query().Get("resource"),
-			"token_type":   "Bearer",
-		})
-	})
+	imds := imdsHandler(nil)
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Host {
 		case "nmi.test":
@@ -72,7 +64,7 @@ func TestHammer(t *testing.T) {
 		)
 	}
 	for _, uami := range []string{"", "uami-a", "uami-b"} {
-		loads = append(loads, workload{mi(uami), testPod, func(tok string) bool { return tok == "mi|"+uami }})
+		loads = append(loads, workload{mi(uami), testPod, func(tok string) bool { return tok == "mi-token-"+uami }})
 	}
 
 	const workers, ops = 24, 100

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,3 +93,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 var kvScope = policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}, EnableCAE: true}
+
+// imdsHandler answers IMDS token requests with "mi-token-<client_id>".
+// MSAL keeps managed identity tokens in a process-wide cache, so tests in
+// this package may see each other's MI tokens: they all use this handler so
+// the tokens agree.
+func imdsHandler(record func(*http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if record != nil {
+			record(r)
+		}
+		if r.Header.Get("Metadata") != "true" {
+			http.Error(w, "no Metadata header", http.StatusBadRequest)
+			return
+		}
+		writeTestJSON(w, map[string]any{
+			"access_token": "mi-token-" + r.URL.Query().Get("client_id"),
+			"expires_in":   "3600",
+			"expires_on":   fmt.Sprint(time.Now().Add(time.Hour).Unix()),
+			"resource":     r.URL.Query().Get("resource"),
+			"token_type":   "Bearer",
+		})
+	}
+}
