@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/provider/cloud"
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/diag"
@@ -124,15 +125,16 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 
 	var errs Errors
 	res := &Result{}
+	explain := explainer(m, env)
 	for i := range m.Objects {
 		o := &m.Objects[i]
 		if listErrs[i] != nil {
-			errs = append(errs, objectError(o, listErrs[i]))
+			errs = append(errs, objectError(o, explain(o, listErrs[i])))
 			continue
 		}
 		for _, t := range expanded[i] {
 			if t.err != nil {
-				errs = append(errs, objectError(o, t.err))
+				errs = append(errs, objectError(o, explain(o, t.err)))
 				continue
 			}
 			for _, f := range t.files {
@@ -145,6 +147,37 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		return nil, errs
 	}
 	return res, nil
+}
+
+// explainer returns a function that turns a raw failure into a diagnosed one; the
+// service-account token's claims are read at most once, and only when something failed.
+func explainer(m *config.Mount, env cloud.Environment) func(*config.Object, error) error {
+	var claims *diag.TokenClaims
+	var read bool
+	return func(o *config.Object, err error) error {
+		if !read {
+			read = true
+			if !m.Identity.ServiceAccountToken.IsEmpty() {
+				if c, cerr := auth.ServiceAccountTokenClaims(m.Identity.ServiceAccountToken); cerr == nil {
+					claims = &diag.TokenClaims{Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, Expiry: c.Expiry}
+				}
+			}
+		}
+		return diag.Explain(err, diag.Context{
+			ObjectType: string(o.Type), ObjectName: o.Name, ObjectVersion: o.Version,
+			Vault: o.VaultName, VaultURL: vaultURL(o.VaultName, env),
+			IdentityMode: m.Identity.Mode.String(), ClientID: identityClientID(m.Identity), TenantID: m.Identity.TenantID,
+			Token: claims,
+		})
+	}
+}
+
+// identityClientID is the client ID Key Vault sees for the identity, when known up front.
+func identityClientID(id config.Identity) string {
+	if id.Mode == config.VMManagedIdentity {
+		return id.UserAssignedIdentityID
+	}
+	return id.ClientID
 }
 
 func objectError(o *config.Object, err error) *ObjectError {
