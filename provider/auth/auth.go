@@ -1,9 +1,3 @@
-// Package auth turns a mount's identity into an azcore.TokenCredential for every
-// mode the Azure provider supports (workload identity, service principal, VM
-// managed identity, pod identity and identity binding), and keeps those
-// credentials and their tokens in a bounded cache keyed by the credential
-// material, so that remounts and rotation polls of the same workload reuse one
-// token instead of asking Entra ID, IMDS or NMI again.
 package auth
 
 import (
@@ -201,6 +195,8 @@ func (m *Manager) Stats() Stats {
 func (m *Manager) Credential(id config.Identity, pod config.Pod, authorityHost, kvResource string) (azcore.TokenCredential, string, error) {
 	if authorityHost == "" {
 		authorityHost = DefaultAuthorityHost
+	} else if !strings.HasSuffix(authorityHost, "/") {
+		authorityHost += "/"
 	}
 	kvResource = strings.TrimSuffix(kvResource, "/")
 	material, err := canonicalMaterial(id, pod, authorityHost, kvResource)

@@ -161,8 +161,9 @@ func TestCredentialNormalisesResourceAndDefaultsAuthority(t *testing.T) {
 	}
 	_, k3, _ := m.Credential(sp("c", "s", tenantA), testPod, "", kvRes)
 	_, k4, _ := m.Credential(sp("c", "s", tenantA), testPod, DefaultAuthorityHost, kvRes)
-	if k3 != k4 {
-		t.Fatal("empty authority is not the public cloud default")
+	_, k5, _ := m.Credential(sp("c", "s", tenantA), testPod, strings.TrimSuffix(DefaultAuthorityHost, "/"), kvRes)
+	if k3 != k4 || k4 != k5 {
+		t.Fatal("empty authority is not the public cloud default, or a trailing slash matters")
 	}
 }
 
