@@ -56,8 +56,9 @@ type Options struct {
 	// TokenLifetime is the lifetime of issued access tokens, default 3599s
 	// (expires_in 3599 like Entra ID).
 	TokenLifetime time.Duration
-	// ECDSACA selects an ECDSA P-256 CA instead of RSA 2048.
-	ECDSACA bool
+	// RSACA makes the CA and server certificates RSA 2048 instead of ECDSA
+	// P-256.
+	RSACA bool
 	// LegacyFederationErrors makes federated credential mismatches answer the
 	// older combined AADSTS70021 error (400 invalid_request) instead of the
 	// current per-field AADSTS700211/700212/700213 (401 invalid_client).
@@ -66,8 +67,8 @@ type Options struct {
 
 // Cloud pairs an Entra ID login host with a Key Vault DNS suffix.
 type Cloud struct {
-	LoginHost   string // e.g. "login.contoso.test"
-	VaultSuffix string // e.g. "vault.contoso.test"
+	LoginHost   string `json:"loginHost"`   // e.g. "login.contoso.test"
+	VaultSuffix string `json:"vaultSuffix"` // e.g. "vault.contoso.test"
 }
 
 // Emulator is a running emulator. All methods are safe for concurrent use.
@@ -155,7 +156,7 @@ func Start(opts Options) (*Emulator, error) {
 	if e.signer, err = newJWTSigner(e.ids); err != nil {
 		return nil, err
 	}
-	if e.ca, err = newAuthority(opts.ECDSACA); err != nil {
+	if e.ca, err = newAuthority(!opts.RSACA); err != nil {
 		return nil, err
 	}
 	e.dir = opts.Dir

@@ -125,6 +125,7 @@ func authErr(t *testing.T, err error, want ...string) {
 }
 
 func TestServicePrincipalSecrets(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.AddApp(tenantA, appSecret)
@@ -219,6 +220,7 @@ func TestServicePrincipalSecrets(t *testing.T) {
 }
 
 func TestServicePrincipalFailures(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.AddTenant(tenantB)
@@ -313,7 +315,8 @@ func TestServicePrincipalFailures(t *testing.T) {
 }
 
 func TestChallengeShape(t *testing.T) {
-	e := newEmulator(t, Options{ExtraHosts: []string{"*.vault.contoso.test", "login.contoso.test"}})
+	t.Parallel()
+	e := newEmulator(t, Options{RSACA: true, ExtraHosts: []string{"*.vault.contoso.test", "login.contoso.test"}})
 	e.AddTenant(tenantA)
 	e.Vault("kv-shape")
 	e.AddCloud("login.contoso.test", "vault.contoso.test")
@@ -350,6 +353,7 @@ func TestChallengeShape(t *testing.T) {
 }
 
 func TestWorkloadIdentity(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.AddApp(tenantA, appWI)
@@ -457,6 +461,7 @@ func TestWorkloadIdentity(t *testing.T) {
 }
 
 func TestKeyVaultFaults(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.SetClientSecret(tenantA, appSecret, secretVal)

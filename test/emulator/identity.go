@@ -82,6 +82,7 @@ func imdsError(w http.ResponseWriter, status int, errName, desc string) {
 // serveIMDS answers http://169.254.169.254/metadata/identity/oauth2/token.
 func (e *Emulator) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	e.count(func(c *Counts) { c.IMDSRequests++ })
+	e.logf("imds: %s %s Metadata=%q", r.Method, r.URL.String(), r.Header.Get("Metadata"))
 	switch act, f := e.applyFaults(r, ServiceIMDS); act {
 	case faultReset:
 		resetConnection(w)

@@ -40,6 +40,7 @@ func certsClient(t *testing.T, e *Emulator, vaultURL string, cred azcore.TokenCr
 }
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.SetClientSecret(tenantA, appSecret, secretVal)
@@ -126,6 +127,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestCertificates(t *testing.T) {
+	t.Parallel()
 	e := newEmulator(t)
 	e.AddTenant(tenantA)
 	e.SetClientSecret(tenantA, appSecret, secretVal)

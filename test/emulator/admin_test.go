@@ -1,0 +1,143 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// adminCall sends a JSON request to the admin API and decodes the answer.
+func adminCall(t *testing.T, e *Emulator, method, path string, in any, wantStatus int) map[string]any {
+	t.Helper()
+	var body bytes.Buffer
+	if in != nil {
+		if s, ok := in.(string); ok {
+			body.WriteString(s)
+		} else if err := json.NewEncoder(&body).Encode(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, e.AdminURL()+path, &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+	}
+	return out
+}
+
+func TestAdminAPI(t *testing.T) {
+	t.Parallel()
+	e := newEmulator(t)
+	cfg := `{
+	  "tenants": ["` + tenantA + `"],
+	  "apps": [{"tenantId": "` + tenantA + `", "clientId": "` + appSecret + `", "secret": "` + secretVal + `"}],
+	  "issuers": ["` + issuerURL + `"],
+	  "vaults": [{
+	    "name": "kv-admin",
+	    "grants": [{"clientId": "` + appSecret + `", "permissions": ["SecretGet", "SecretList", "CertGet"]}],
+	    "secrets": [{"name": "multi", "values": ["a", "b", "c"], "contentType": "text/plain"}],
+	    "certificates": [{"name": "tls", "generate": {"commonName": "tls.test", "keyType": "P256", "intermediates": 1}}]
+	  }],
+	  "faults": {"imds": {"firstLatency": "1s"}},
+	  "tokenLifetime": "30m"
+	}`
+	adminCall(t, e, http.MethodPost, "/config", cfg, http.StatusOK)
+	if f := e.GetFaults(ServiceIMDS); f.FirstLatency != time.Second {
+		t.Fatalf("faults %+v", f)
+	}
+	adminCall(t, e, http.MethodDelete, "/faults/imds", nil, http.StatusOK)
+
+	// Unknown fields and permissions are refused.
+	adminCall(t, e, http.MethodPost, "/config", `{"tenant": []}`, http.StatusBadRequest)
+	adminCall(t, e, http.MethodPost, "/vaults/kv-admin/grants", map[string]any{"clientId": "x", "permissions": []string{"Get"}}, http.StatusBadRequest)
+
+	out := adminCall(t, e, http.MethodPost, "/vaults/kv-admin/secrets/added", map[string]any{"value": "via-admin"}, http.StatusOK)
+	added := out["version"].(string)
+	info := adminCall(t, e, http.MethodGet, "/vaults/kv-admin/secret/multi/versions", nil, http.StatusOK)
+	versions := info["versions"].([]any)
+	if len(versions) != 3 {
+		t.Fatalf("versions %v", versions)
+	}
+	adminCall(t, e, http.MethodPost, "/vaults/kv-admin/secret/multi/versions/latest/disable", nil, http.StatusOK)
+
+	cred := secretCred(t, e, tenantA, appSecret, secretVal)
+	sc := secretsClient(t, e, "https://kv-admin.vault.azure.net/", cred)
+	ctx := ctxT(t)
+	got, err := sc.GetSecret(ctx, "added", added, nil)
+	if err != nil || *got.Value != "via-admin" {
+		t.Fatal(got, err)
+	}
+	_, err = sc.GetSecret(ctx, "multi", "", nil)
+	respErr(t, err, http.StatusForbidden, "Forbidden")
+	got, err = sc.GetSecret(ctx, "multi", versions[1].(string), nil)
+	if err != nil || *got.Value != "b" {
+		t.Fatal(got, err)
+	}
+	cert, err := certsClient(t, e, "https://kv-admin.vault.azure.net/", cred).GetCertificate(ctx, "tls", "", nil)
+	if err != nil || len(cert.CER) == 0 {
+		t.Fatal(cert, err)
+	}
+
+	// Raw override, then throttling, then counts.
+	adminCall(t, e, http.MethodPut, "/vaults/kv-admin/raw", map[string]any{
+		"objectType": "secret", "name": "added", "version": "", "status": 500, "bodyText": "not json",
+	}, http.StatusOK)
+	_, err = sc.GetSecret(ctx, "added", "", nil)
+	respErr(t, err, http.StatusInternalServerError, "")
+	adminCall(t, e, http.MethodPut, "/faults/keyvault", map[string]any{"throttleRate": 1, "retryAfter": "1ms"}, http.StatusOK)
+	_, err = sc.GetSecret(ctx, "added", added, nil)
+	respErr(t, err, http.StatusTooManyRequests, "Throttled")
+	adminCall(t, e, http.MethodPut, "/faults/keyvault", map[string]any{}, http.StatusOK)
+	counts := adminCall(t, e, http.MethodGet, "/counts", nil, http.StatusOK)
+	if counts["tokenRequests"].(float64) != 1 || counts["keyVaultByOp"].(map[string]any)["GetSecret"].(float64) < 5 {
+		t.Fatalf("counts %v", counts)
+	}
+	adminCall(t, e, http.MethodPost, "/counts/reset", nil, http.StatusOK)
+	if c := e.Counts(); c.KeyVaultRequests != 0 {
+		t.Fatalf("not reset: %+v", c)
+	}
+
+	// Workload identity set up entirely through the admin API.
+	adminCall(t, e, http.MethodPost, "/federated-credentials", map[string]any{
+		"tenantId": tenantA, "clientId": appWI, "issuer": issuerURL, "subject": saSubject,
+	}, http.StatusOK)
+	adminCall(t, e, http.MethodPost, "/vaults/kv-admin/grants", map[string]any{
+		"clientId": appWI, "permissions": []string{"SecretGet"}, "objectType": "secret", "objectName": "added",
+	}, http.StatusOK)
+	tok := adminCall(t, e, http.MethodPost, "/issuers/"+url.PathEscape(issuerURL)+"/tokens", map[string]any{
+		"subject": saSubject, "ttl": "10m",
+	}, http.StatusOK)["token"].(string)
+	adminCall(t, e, http.MethodPost, "/issuers/tokens", map[string]any{"issuer": "https://nope/", "subject": "x"}, http.StatusNotFound)
+	got, err = secretsClient(t, e, "https://kv-admin.vault.azure.net/", assertionCred(t, e, tenantA, appWI, tok)).GetSecret(ctx, "added", added, nil)
+	if err != nil || *got.Value != "via-admin" {
+		t.Fatal(got, err)
+	}
+
+	// Managed and pod identities.
+	mi := adminCall(t, e, http.MethodPost, "/managed-identities", map[string]any{"tenantId": tenantA, "clientId": miOther}, http.StatusOK)
+	if !strings.HasSuffix(mi["resourceId"].(string), "/userAssignedIdentities/"+miOther) {
+		t.Fatalf("%v", mi)
+	}
+	adminCall(t, e, http.MethodPost, "/pod-identities", map[string]any{"namespace": "ns", "podName": "p", "clientId": podApp, "tenantId": tenantA}, http.StatusOK)
+	adminCall(t, e, http.MethodDelete, "/pod-identities/ns/p", nil, http.StatusOK)
+
+	inf := adminCall(t, e, http.MethodGet, "/info", nil, http.StatusOK)
+	if inf["proxyUrl"] != e.ProxyURL() || inf["caFile"] != e.CAFile() || inf["nmiAddr"] != e.NMIAddr() {
+		t.Fatalf("info %v", inf)
+	}
+}
