@@ -28,21 +28,19 @@ type pki struct {
 }
 
 var (
-	pkiOnce sync.Once
-	testPKI *pki
+	ecOnce, rsaOnce sync.Once
+	ecPKI, fullPKI  *pki
 )
 
-func mustPKI(t testing.TB) *pki {
+// mustECPKI returns the hierarchy without the RSA leaf: cheap enough for fuzz
+// workers, whose coverage instrumentation makes RSA key generation slow.
+func mustECPKI(t testing.TB) *pki {
 	t.Helper()
-	pkiOnce.Do(func() {
+	ecOnce.Do(func() {
 		p := &pki{}
 		p.rootKey = mustEC(t)
 		p.interKey = mustEC(t)
 		p.leafECKey = mustEC(t)
-		var err error
-		if p.leafKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			t.Fatal(err)
-		}
 		p.root = mustCert(t, &x509.Certificate{
 			Subject: pkix.Name{CommonName: "test root"}, IsCA: true, BasicConstraintsValid: true,
 			KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte("root-ski"),
@@ -51,19 +49,37 @@ func mustPKI(t testing.TB) *pki {
 			Subject: pkix.Name{CommonName: "test intermediate"}, IsCA: true, BasicConstraintsValid: true,
 			KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte("inter-ski"),
 		}, p.root, p.interKey.Public(), p.rootKey)
+		p.leafEC = mustCert(t, &x509.Certificate{
+			Subject: pkix.Name{CommonName: "leaf-ec.example"}, SubjectKeyId: []byte("leaf-ec-ski"),
+		}, p.inter, p.leafECKey.Public(), p.interKey)
+		ecPKI = p
+	})
+	if ecPKI == nil {
+		t.Fatal("test PKI generation failed")
+	}
+	return ecPKI
+}
+
+// mustPKI returns the whole hierarchy, RSA leaf included.
+func mustPKI(t testing.TB) *pki {
+	t.Helper()
+	ec := mustECPKI(t)
+	rsaOnce.Do(func() {
+		p := *ec
+		var err error
+		if p.leafKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			t.Fatal(err)
+		}
 		p.leaf = mustCert(t, &x509.Certificate{
 			Subject: pkix.Name{CommonName: "leaf.example"}, DNSNames: []string{"leaf.example"},
 			SubjectKeyId: []byte("leaf-ski"),
 		}, p.inter, p.leafKey.Public(), p.interKey)
-		p.leafEC = mustCert(t, &x509.Certificate{
-			Subject: pkix.Name{CommonName: "leaf-ec.example"}, SubjectKeyId: []byte("leaf-ec-ski"),
-		}, p.inter, p.leafECKey.Public(), p.interKey)
-		testPKI = p
+		fullPKI = &p
 	})
-	if testPKI == nil {
+	if fullPKI == nil {
 		t.Fatal("test PKI generation failed")
 	}
-	return testPKI
+	return fullPKI
 }
 
 func mustEC(t testing.TB) *ecdsa.PrivateKey {
