@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kvcsi/kvcsi/test/emulator"
+)
+
+// TestKVCSI runs the scenarios users run, through the real driver (each
+// version), the kubelet simulator, the kvcsi binary and the emulator.
+func TestKVCSI(t *testing.T) {
+	az := sharedAzure(t)
+	for _, v := range driverVersionsUnderTest() {
+		t.Run(v, func(t *testing.T) {
+			drv := startDriver(t, s.drivers[v], az.provDir)
+			watch := []logSource{az.kvcsi, az.emuLog}
+
+			t.Run("workload-identity", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				jwks, err := s.client.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(sc.ctx)
+				if err != nil {
+					t.Fatalf("fetch the API server's JWKS: %v", err)
+				}
+				az.trustClusterIssuer(t, jwks)
+				if err := s.ensureServiceAccount(sc.ns, "workload"); err != nil {
+					t.Fatal(err)
+				}
+				az.emu.AddFederatedCredential(tenantID, wiClientID, emulator.FederatedCredential{
+					Issuer: issuerURL, Subject: "system:serviceaccount:" + sc.ns + ":workload", Audiences: []string{wiAudience},
+				})
+				name := "wi-secret-" + sc.ns
+				ver := az.vault.SetSecret(name, "from-workload-identity", emulator.SecretOptions{})
+				sc.spc("wi", "azure", map[string]string{
+					"keyvaultName": vaultName, "tenantID": tenantID, "clientID": wiClientID,
+					"objects": objects(obj{name: name, typ: "secret", alias: "app-secret"}),
+				}, nil)
+				pod := sc.pod("wi-pod", "wi", podOpts{serviceAccount: "workload"})
+				target := sc.mustPublish(pod)
+				expectFiles(t, target, map[string]string{"app-secret": "from-workload-identity"})
+				if v := sc.checkSPCPS(pod, "wi", target); v["secret/"+name] != ver {
+					t.Errorf("SPCPS objects = %v, want secret/%s at %s", v, name, ver)
+				}
+			})
+
+			t.Run("service-principal", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				name := "sp-secret-" + sc.ns
+				ver := az.vault.SetSecret(name, "from-service-principal", emulator.SecretOptions{})
+				sc.spc("sp", "azure", spParams(obj{name: name, typ: "secret"}), nil)
+				pod := sc.pod("sp-pod", "sp", podOpts{nodePublishRef: "sp-creds"})
+				target := sc.mustPublish(pod)
+				expectFiles(t, target, map[string]string{name: "from-service-principal"})
+				if v := sc.checkSPCPS(pod, "sp", target); v["secret/"+name] != ver {
+					t.Errorf("SPCPS objects = %v, want secret/%s at %s", v, name, ver)
+				}
+			})
+
+			t.Run("sync-opaque-and-tls", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				pw := "db-password-" + sc.ns
+				az.vault.SetSecret(pw, "s3cr3t-pw", emulator.SecretOptions{})
+				certName := "web-cert-" + sc.ns
+				leaf, key := selfSigned(t, "web.e2e.test")
+				az.vault.SetCertificate(certName, emulator.CertificateInput{Leaf: leaf, Key: key, ContentType: emulator.ContentTypePEM})
+				sc.spc("sync", "azure", spParams(
+					obj{name: pw, typ: "secret", alias: "password"},
+					obj{name: certName, typ: "secret", alias: "tls-bundle"},
+				), []map[string]any{
+					{"secretName": "app-opaque", "type": "Opaque", "labels": map[string]any{"app": "e2e"},
+						"data": []any{map[string]any{"objectName": "password", "key": "password"}}},
+					{"secretName": "app-tls", "type": "kubernetes.io/tls",
+						"data": []any{
+							map[string]any{"objectName": "tls-bundle", "key": "tls.key"},
+							map[string]any{"objectName": "tls-bundle", "key": "tls.crt"},
+						}},
+				})
+				pod := sc.pod("sync-pod", "sync", podOpts{nodePublishRef: "sp-creds"})
+				target := sc.mustPublish(pod)
+				files := expectFiles(t, target, map[string]string{"password": "s3cr3t-pw"})
+				if !strings.Contains(files["tls-bundle"], "BEGIN CERTIFICATE") || !strings.Contains(files["tls-bundle"], "PRIVATE KEY") {
+					t.Fatalf("tls-bundle is not a key + certificate PEM:\n%s", files["tls-bundle"])
+				}
+				sec := sc.waitSecret("app-opaque", 30*time.Second, func(sec *corev1.Secret) error {
+					return expectData(sec, map[string]string{"password": "s3cr3t-pw"})
+				})
+				if sec.Type != corev1.SecretTypeOpaque || sec.Labels["app"] != "e2e" || sec.Labels["secrets-store.csi.k8s.io/managed"] != "true" {
+					t.Errorf("app-opaque type %q labels %v", sec.Type, sec.Labels)
+				}
+				tlsSec := sc.waitSecret("app-tls", 30*time.Second, func(sec *corev1.Secret) error {
+					if len(sec.Data["tls.crt"]) == 0 || len(sec.Data["tls.key"]) == 0 {
+						return fmt.Errorf("data keys %v", keys(sec.Data))
+					}
+					return nil
+				})
+				if tlsSec.Type != corev1.SecretTypeTLS {
+					t.Errorf("app-tls type = %q", tlsSec.Type)
+				}
+				pair, err := tls.X509KeyPair(tlsSec.Data["tls.crt"], tlsSec.Data["tls.key"])
+				if err != nil {
+					t.Fatalf("synced TLS Secret is not a usable key pair: %v", err)
+				}
+				if got, _ := x509.ParseCertificate(pair.Certificate[0]); got == nil || got.Subject.CommonName != "web.e2e.test" {
+					t.Errorf("synced certificate subject = %v", got)
+				}
+			})
+
+			t.Run("rotation", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				name := "rot-secret-" + sc.ns
+				v1 := az.vault.SetSecret(name, "value-1", emulator.SecretOptions{})
+				sc.spc("rot", "azure", spParams(obj{name: name, typ: "secret", alias: "current"}),
+					[]map[string]any{{"secretName": "rot-synced", "type": "Opaque",
+						"data": []any{map[string]any{"objectName": "current", "key": "value"}}}})
+				pod := sc.pod("rot-pod", "rot", podOpts{nodePublishRef: "sp-creds"})
+				target := sc.mustPublish(pod)
+				expectFiles(t, target, map[string]string{"current": "value-1"})
+				sc.waitSecret("rot-synced", 30*time.Second, func(sec *corev1.Secret) error {
+					return expectData(sec, map[string]string{"value": "value-1"})
+				})
+
+				v2 := az.vault.SetSecret(name, "value-2", emulator.SecretOptions{})
+				start := time.Now()
+				// v1.6: kubelet's periodic republish; v1.5: the driver's reconciler.
+				sc.waitFile(target, "current", "value-2", 90*time.Second, sc.republishTick(pod))
+				t.Logf("%s: file rotated %s after the vault change", v, time.Since(start).Round(100*time.Millisecond))
+				sc.waitSecret("rot-synced", 60*time.Second, func(sec *corev1.Secret) error {
+					return expectData(sec, map[string]string{"value": "value-2"})
+				})
+				if err := eventually(30*time.Second, 500*time.Millisecond, func() error {
+					if got := sc.checkSPCPS(pod, "rot", target)["secret/"+name]; got != v2 {
+						return fmt.Errorf("SPCPS version %s, want %s (was %s)", got, v2, v1)
+					}
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			})
+
+			t.Run("provider-error", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				missing := "no-such-secret-" + sc.ns
+				sc.spc("broken", "azure", spParams(obj{name: missing, typ: "secret"}), nil)
+				pod := sc.pod("err-pod", "broken", podOpts{nodePublishRef: "sp-creds"})
+				target, err := sc.publish(pod)
+				if err == nil {
+					t.Fatal("NodePublishVolume succeeded for a secret that does not exist")
+				}
+				t.Logf("NodePublishVolume error: %v", err)
+				if !errContains(err, "failed to mount secrets store objects for pod "+sc.ns+"/err-pod", missing) {
+					t.Errorf("the error does not name the pod and the missing object %q: %v", missing, err)
+				}
+				if mounted(target) {
+					t.Errorf("failed mount left %s mounted", target)
+				}
+				if _, err := sc.spcps(pod, "broken"); !isNotFound(err) {
+					t.Errorf("SPCPS after a failed mount: err = %v, want NotFound", err)
+				}
+			})
+
+			t.Run("many-pods", func(t *testing.T) {
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				a, b := "many-a-"+sc.ns, "many-b-"+sc.ns
+				az.vault.SetSecret(a, "alpha", emulator.SecretOptions{})
+				az.vault.SetSecret(b, "beta", emulator.SecretOptions{})
+				sc.spc("many", "azure", spParams(obj{name: a, typ: "secret", alias: "a"}, obj{name: b, typ: "secret", alias: "b"}), nil)
+				const n = 50
+				pods := make([]*corev1.Pod, n)
+				for i := range pods {
+					pods[i] = sc.pod(fmt.Sprintf("many-%02d", i), "many", podOpts{nodePublishRef: "sp-creds"})
+				}
+				start := time.Now()
+				var wg sync.WaitGroup
+				errs := make([]error, n)
+				durs := make([]time.Duration, n)
+				for i := range pods {
+					wg.Add(1)
+					go func(i int) {
+						defer wg.Done()
+						t0 := time.Now()
+						target, err := sc.publish(pods[i])
+						durs[i] = time.Since(t0)
+						if err != nil {
+							errs[i] = err
+							return
+						}
+						files, err := readFiles(target)
+						if err == nil && (files["a"] != "alpha" || files["b"] != "beta") {
+							err = fmt.Errorf("files %v", files)
+						}
+						errs[i] = err
+					}(i)
+				}
+				wg.Wait()
+				total := time.Since(start)
+				var failed int
+				var maxDur time.Duration
+				for i, err := range errs {
+					if err != nil {
+						failed++
+						t.Errorf("pod %s: %v", pods[i].Name, err)
+					}
+					maxDur = max(maxDur, durs[i])
+				}
+				t.Logf("%d parallel mounts: %d failed, all done in %s, slowest %s", n, failed, total.Round(time.Millisecond), maxDur.Round(time.Millisecond))
+				list, err := s.dyn.Resource(spcpsGVR).Namespace(sc.ns).List(sc.ctx, metav1.ListOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list.Items) != n {
+					t.Errorf("%d SecretProviderClassPodStatus objects, want %d", len(list.Items), n)
+				}
+			})
+		})
+	}
+}
+
+// obj is one entry of the SPC objects array.
+type obj struct {
+	name, typ, alias string
+}
+
+// objects renders the SPC `objects` parameter (a YAML doc whose array items
+// are YAML strings), as users write it.
+func objects(objs ...obj) string {
+	var b strings.Builder
+	b.WriteString("array:\n")
+	for _, o := range objs {
+		b.WriteString("  - |\n")
+		fmt.Fprintf(&b, "    objectName: %s\n    objectType: %s\n", o.name, o.typ)
+		if o.alias != "" {
+			fmt.Fprintf(&b, "    objectAlias: %s\n", o.alias)
+		}
+	}
+	return b.String()
+}
+
+// spParams are service-principal SPC parameters for the fixture vault.
+func spParams(objs ...obj) map[string]string {
+	return map[string]string{"keyvaultName": vaultName, "tenantID": tenantID, "objects": objects(objs...)}
+}
+
+// expectFiles checks that the target holds (at least) the wanted files and
+// returns all files.
+func expectFiles(t *testing.T, target string, want map[string]string) map[string]string {
+	t.Helper()
+	files, err := readFiles(target)
+	if err != nil {
+		t.Fatalf("read %s: %v", target, err)
+	}
+	for k, v := range want {
+		if files[k] != v {
+			t.Errorf("file %s = %q, want %q (files: %v)", k, files[k], v, keys(files))
+		}
+	}
+	if !mounted(target) {
+		t.Errorf("%s is not a mount point", target)
+	}
+	fi, err := os.Lstat(filepath.Join(target, "..data"))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s has no ..data symlink (atomic writer layout): %v", target, err)
+	}
+	return files
+}
+
+// selfSigned returns a self-signed ECDSA certificate and its key.
+func selfSigned(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
