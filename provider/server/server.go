@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
@@ -38,6 +41,9 @@ type Server struct {
 	v1alpha1.UnimplementedCSIDriverProviderServer
 	Mounter  Mounter
 	Observer Observer
+	// MaxResponseBytes fails mounts whose response the driver cannot receive; 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int
 }
 
 var _ v1alpha1.CSIDriverProviderServer = (*Server)(nil)
@@ -63,7 +69,8 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	m, err := decode(req)
 	if err != nil {
 		s.done(diag.KindInvalid, 0, start)
-		klog.ErrorS(err, "invalid mount request")
+		klog.ErrorS(err, "invalid mount request", "pod", podOf(req), "objects", 0,
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.KindInvalid.String())
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	pod := klog.KRef(m.Pod.Namespace, m.Pod.Name)
@@ -75,10 +82,59 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 			"duration", time.Since(start).Round(time.Millisecond), "outcome", kind.String())
 		return nil, status.Error(kind.Code(), errorPrefix+err.Error())
 	}
+	out := response(res)
+	if err := checkSize(out, res, s.maxResponseBytes()); err != nil {
+		s.done(diag.KindInvalid, len(m.Objects), start)
+		klog.ErrorS(err, "failed to process mount request", "pod", pod, "objects", len(m.Objects),
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.KindInvalid.String())
+		return nil, status.Error(codes.ResourceExhausted, errorPrefix+err.Error())
+	}
 	s.done(diag.KindUnknown, len(m.Objects), start)
 	klog.InfoS("mounted", "pod", pod, "objects", len(m.Objects), "files", len(res.Files),
 		"duration", time.Since(start).Round(time.Millisecond), "outcome", "ok")
-	return response(res), nil
+	return out, nil
+}
+
+// DefaultMaxResponseBytes is the driver's default --max-call-recv-msg-size (4 MiB): a
+// bigger MountResponse would fail in the driver with an opaque gRPC error.
+const DefaultMaxResponseBytes = 4 << 20
+
+func (s *Server) maxResponseBytes() int {
+	if s.MaxResponseBytes > 0 {
+		return s.MaxResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
+
+// checkSize fails a response the driver could not receive, naming the biggest objects
+// (by ObjectVersion id, which is per file) so the user knows what to move or trim.
+func checkSize(out *v1alpha1.MountResponse, res *mount.Result, limit int) error {
+	n := proto.Size(out)
+	if n <= limit {
+		return nil
+	}
+	sizes := map[string]int{}
+	var ids []string
+	for i, f := range res.Files {
+		id := f.Path
+		if i < len(res.Versions) {
+			id = res.Versions[i].ID
+		}
+		if _, ok := sizes[id]; !ok {
+			ids = append(ids, id)
+		}
+		sizes[id] += len(f.Contents)
+	}
+	sort.SliceStable(ids, func(i, j int) bool { return sizes[ids[i]] > sizes[ids[j]] })
+	if len(ids) > 3 {
+		ids = ids[:3]
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%s (%d bytes)", id, sizes[id])
+	}
+	return fmt.Errorf("the mount's response is %d bytes, over the %d-byte limit of the Secrets Store CSI Driver's gRPC client (--max-call-recv-msg-size); biggest objects: %s; fix: mount fewer or smaller objects (split them across SecretProviderClasses) or lower objectVersionHistory",
+		n, limit, strings.Join(parts, ", "))
 }
 
 func (s *Server) done(kind diag.Kind, objects int, start time.Time) {
@@ -99,6 +155,13 @@ func classify(err error) diag.Kind {
 		return k
 	}
 	return diag.KindUnknown
+}
+
+// podOf names the pod of a request that failed validation, when its attributes say.
+func podOf(req *v1alpha1.MountRequest) klog.ObjectRef {
+	var attrib map[string]string
+	_ = json.Unmarshal([]byte(req.GetAttributes()), &attrib)
+	return klog.KRef(attrib[config.AttrPodNamespace], attrib[config.AttrPodName])
 }
 
 func decode(req *v1alpha1.MountRequest) (*config.Mount, error) {
