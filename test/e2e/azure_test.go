@@ -1,9 +1,13 @@
 package e2e
 
 import (
-	"crypto"
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,7 +17,6 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/test/e2e/internal/proc"
-	"github.com/kvcsi/kvcsi/test/emulator"
 )
 
 // Azure fixture identities (the emulator is the only "Azure" there is).
@@ -26,17 +29,20 @@ const (
 	wiAudience = "api://AzureADTokenExchange"
 )
 
-// azureEnv is the emulator plus one kvcsi binary serving azure.sock in a
-// providers directory the drivers are pointed at.
+var allPermissions = []string{"SecretGet", "SecretList", "KeyGet", "KeyList", "CertGet", "CertList"}
+
+// azureEnv is the azure-emulator binary plus one kvcsi binary serving
+// azure.sock in a providers directory the drivers are pointed at.
 type azureEnv struct {
-	emu      *emulator.Emulator
-	vault    *emulator.Vault
-	emuLog   proc.FileLog
+	emu      *proc.Process
+	admin    string   // admin API base URL
+	emuEnv   []string // HTTPS_PROXY, HTTP_PROXY, SSL_CERT_FILE, NO_PROXY
+	nmiAddr  string
 	kvcsi    *proc.Process
 	provDir  string
 	healthz  string // host:port
 	metrics  string
-	logLines sync.Mutex
+	issuerMu sync.Mutex
 }
 
 var (
@@ -48,31 +54,34 @@ var (
 // sharedAzure starts the emulator and the main kvcsi instance once per run.
 func sharedAzure(t *testing.T) *azureEnv {
 	t.Helper()
-	bin := s.kvcsiBin(t)
+	kvcsi := s.kvcsiBin(t)
+	emu := s.emulatorBin(t)
 	azureOnce.Do(func() {
-		azure, azureErr = startAzure(bin)
+		azure, azureErr = startAzure(emu, kvcsi)
 	})
 	if azureErr != nil {
 		t.Fatalf("start emulator + kvcsi: %v", azureErr)
 	}
-	if exited, err := azure.kvcsi.Exited(); exited {
-		t.Fatalf("kvcsi exited (%v):\n%s", err, azure.kvcsi.LogSince(0, 8000))
+	for _, p := range []*proc.Process{azure.emu, azure.kvcsi} {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("%s exited (%v):\n%s", p.Name, err, p.LogSince(0, 8000))
+		}
 	}
 	return azure
 }
 
-func startAzure(kvcsiBin string) (*azureEnv, error) {
+func startAzure(emuBin, kvcsiBin string) (*azureEnv, error) {
 	a := &azureEnv{provDir: filepath.Join(s.work, "providers")}
 	if err := os.MkdirAll(a.provDir, 0o755); err != nil {
 		return nil, err
 	}
-	emu, err := a.startEmulator("emulator")
-	if err != nil {
+	if err := a.startEmulator(emuBin); err != nil {
 		return nil, err
 	}
-	a.emu = emu
-	a.seed()
-	s.onTeardown(func() { _ = a.emu.Close() })
+	s.onTeardown(func() { a.emu.Stop(10 * time.Second) })
+	if err := a.seed(); err != nil {
+		return nil, fmt.Errorf("seed emulator: %w", err)
+	}
 
 	hz, err := proc.FreePort()
 	if err != nil {
@@ -84,13 +93,14 @@ func startAzure(kvcsiBin string) (*azureEnv, error) {
 	}
 	a.healthz = "127.0.0.1:" + strconv.Itoa(hz)
 	a.metrics = "127.0.0.1:" + strconv.Itoa(mp)
-	a.kvcsi, err = a.startKVCSI("kvcsi", kvcsiBin, filepath.Join(a.provDir, "azure.sock"), a.healthz,
-		"--endpoint=unix://"+filepath.Join(a.provDir, "azure.sock"),
+	socket := filepath.Join(a.provDir, "azure.sock")
+	a.kvcsi, err = a.startKVCSI("kvcsi", kvcsiBin, socket, a.healthz,
+		"--endpoint=unix://"+socket,
 		"--construct-pem-chain=true",
 		"--healthz-port="+strconv.Itoa(hz), "--healthz-bind-address=127.0.0.1",
 		"--healthz-path=/healthz", "--healthz-timeout=5s",
 		"--prometheus-port="+strconv.Itoa(mp), "--metrics-bind-address=127.0.0.1",
-		"--nmi-port="+portOf(a.emu.NMIAddr()),
+		"--nmi-port="+portOf(a.nmiAddr),
 		"-v=4",
 	)
 	if err != nil {
@@ -100,40 +110,148 @@ func startAzure(kvcsiBin string) (*azureEnv, error) {
 	return a, nil
 }
 
-// startEmulator runs the emulator in-process with its request log in a file.
-func (a *azureEnv) startEmulator(name string) (*emulator.Emulator, error) {
-	path := filepath.Join(s.logs, name+".log")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+// startEmulator runs the azure-emulator binary and reads the addresses it
+// writes to <dir>/emulator.env.
+func (a *azureEnv) startEmulator(bin string) error {
+	dir := filepath.Join(s.work, "emulator")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
-	a.emuLog = proc.FileLog{Name: name, Path: path}
-	emu, err := emulator.Start(emulator.Options{
-		Dir: filepath.Join(s.work, name),
-		Logf: func(format string, args ...any) {
-			a.logLines.Lock()
-			defer a.logLines.Unlock()
-			fmt.Fprintf(f, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-		},
+	var err error
+	a.emu, err = proc.Start("azure-emulator", s.procOpts(baseEnv()), bin, "--dir", dir, "-v")
+	if err != nil {
+		return err
+	}
+	envFile := filepath.Join(dir, "emulator.env")
+	var vals map[string]string
+	err = a.emu.WaitFor(60*time.Second, 50*time.Millisecond, "emulator.env", func() bool {
+		b, err := os.ReadFile(envFile)
+		if err != nil {
+			return false
+		}
+		vals = map[string]string{}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				vals[k] = v
+			}
+		}
+		return vals["AZURE_EMULATOR_ADMIN_URL"] != "" && vals["SSL_CERT_FILE"] != ""
 	})
 	if err != nil {
-		f.Close()
-		return nil, err
+		return err
 	}
-	return emu, nil
+	a.admin = vals["AZURE_EMULATOR_ADMIN_URL"]
+	a.nmiAddr = vals["AZURE_EMULATOR_NMI_ADDR"]
+	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY", "SSL_CERT_FILE", "NO_PROXY"} {
+		a.emuEnv = append(a.emuEnv, k+"="+vals[k])
+	}
+	return nil
+}
+
+// call sends one admin API request; out (if non-nil) receives the answer.
+func (a *azureEnv) call(method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, a.admin+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("emulator admin %s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if out != nil && len(b) > 0 {
+		return json.Unmarshal(b, out)
+	}
+	return nil
 }
 
 // seed creates the tenant, the identities and the vault with its grants.
-func (a *azureEnv) seed() {
-	e := a.emu
-	e.AddTenant(tenantID)
-	e.AddApp(tenantID, wiClientID)
-	e.AddApp(tenantID, spClientID)
-	e.SetClientSecret(tenantID, spClientID, spSecret)
-	a.vault = e.Vault(vaultName)
-	a.vault.SetTenant(tenantID)
-	for _, id := range []string{wiClientID, spClientID} {
-		a.vault.Grant(id, emulator.SecretGet, emulator.SecretList, emulator.KeyGet, emulator.KeyList, emulator.CertGet, emulator.CertList)
+func (a *azureEnv) seed() error {
+	steps := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/tenants", map[string]any{"tenantId": tenantID}},
+		{"POST", "/apps", map[string]any{"tenantId": tenantID, "clientId": wiClientID}},
+		{"POST", "/apps", map[string]any{"tenantId": tenantID, "clientId": spClientID, "secret": spSecret}},
+		{"PUT", "/vaults/" + vaultName, map[string]any{"tenantId": tenantID}},
+		{"POST", "/vaults/" + vaultName + "/grants", map[string]any{"clientId": wiClientID, "permissions": allPermissions}},
+		{"POST", "/vaults/" + vaultName + "/grants", map[string]any{"clientId": spClientID, "permissions": allPermissions}},
+	}
+	for _, st := range steps {
+		if err := a.call(st.method, st.path, st.body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setSecret stores a new version of a secret and returns the version.
+func (a *azureEnv) setSecret(t *testing.T, name, value string) string {
+	t.Helper()
+	var out struct {
+		Version string `json:"version"`
+	}
+	if err := a.call("POST", "/vaults/"+vaultName+"/secrets/"+url.PathEscape(name), map[string]any{"value": value}, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Version
+}
+
+// generateCert makes the emulator issue a certificate (key, leaf and its
+// backing secret, PEM) and returns the version and the PEM it stored.
+func (a *azureEnv) generateCert(t *testing.T, name, commonName string) (string, string) {
+	t.Helper()
+	var out struct {
+		Version string `json:"version"`
+		PEM     string `json:"pem"`
+	}
+	body := map[string]any{"generate": map[string]any{"commonName": commonName, "keyType": "P256"}}
+	if err := a.call("POST", "/vaults/"+vaultName+"/certificates/"+url.PathEscape(name), body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Version, out.PEM
+}
+
+// addFederatedCredential lets the workload identity app accept tokens of
+// the cluster issuer for subject.
+func (a *azureEnv) addFederatedCredential(t *testing.T, subject string) {
+	t.Helper()
+	err := a.call("POST", "/federated-credentials", map[string]any{
+		"tenantId": tenantID, "clientId": wiClientID, "issuer": issuerURL, "subject": subject,
+		"audiences": []string{wiAudience},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trustClusterIssuer registers the API server's service-account issuer,
+// with the API server's own signing keys (its JWKS), as an OIDC issuer in
+// the emulator. The emulator's POST /issuers takes {url} and mints a key of
+// its own, which the API server cannot sign with; the suite asks for
+// {url, jwks}. Until the emulator accepts that, the scenario is skipped.
+func (a *azureEnv) trustClusterIssuer(t *testing.T, jwks []byte) {
+	t.Helper()
+	a.issuerMu.Lock()
+	defer a.issuerMu.Unlock()
+	err := a.call("POST", "/issuers", map[string]any{"url": issuerURL, "jwks": json.RawMessage(jwks)}, nil)
+	if err != nil {
+		t.Skipf("the emulator cannot trust the API server's issuer key (POST /issuers with {url, jwks}): %v — workload identity through the real API server is not covered", err)
 	}
 }
 
@@ -141,7 +259,7 @@ func (a *azureEnv) seed() {
 // socket exists and its liveness endpoint answers.
 func (a *azureEnv) startKVCSI(name, bin, socket, healthz string, args ...string) (*proc.Process, error) {
 	_ = os.Remove(socket)
-	p, err := proc.Start(name, s.procOpts(baseEnv(a.emu.Env()...)), bin, args...)
+	p, err := proc.Start(name, s.procOpts(baseEnv(a.emuEnv...)), bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -161,37 +279,6 @@ func (a *azureEnv) startKVCSI(name, bin, socket, healthz string, args ...string)
 		return nil, err
 	}
 	return p, nil
-}
-
-// trustClusterIssuer registers the API server's service-account issuer,
-// with the API server's public signing key, as an OIDC issuer in the
-// emulator. It needs an emulator method that accepts an external key (the
-// emulator's AddIssuer mints its own key, which the API server cannot sign
-// with); without one the workload identity scenario is skipped.
-func (a *azureEnv) trustClusterIssuer(t *testing.T, jwks []byte) {
-	t.Helper()
-	type jwksTruster interface {
-		AddIssuerJWKS(issuerURL string, jwks []byte) error
-	}
-	type keyTruster interface {
-		AddIssuerKey(issuerURL, kid string, pub crypto.PublicKey) error
-	}
-	switch e := any(a.emu).(type) {
-	case jwksTruster:
-		if err := e.AddIssuerJWKS(issuerURL, jwks); err != nil {
-			t.Fatalf("register issuer JWKS: %v", err)
-		}
-	case keyTruster:
-		kid, pub, err := firstJWK(jwks)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.AddIssuerKey(issuerURL, kid, pub); err != nil {
-			t.Fatalf("register issuer key: %v", err)
-		}
-	default:
-		t.Skip("emulator cannot trust an external OIDC issuer key yet (needs AddIssuerJWKS(url, jwks) or AddIssuerKey(url, kid, pub)); workload identity through the real API server is not covered")
-	}
 }
 
 func portOf(hostport string) string {

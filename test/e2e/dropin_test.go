@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/test/e2e/internal/tools"
-	"github.com/kvcsi/kvcsi/test/emulator"
 )
 
 // TestDropIn starts kvcsi with exactly the container args of the Azure
@@ -53,11 +52,11 @@ func TestDropIn(t *testing.T) {
 	t.Cleanup(func() { p.Stop(10 * time.Second) })
 
 	drv := startDriver(t, s.drivers[tools.DriverVersions[0]], provider)
-	sc := newScenario(t, drv, p, az.emuLog)
+	sc := newScenario(t, drv, p, az.emu)
 	sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
 		map[string]string{"clientid": spClientID, "clientsecret": spSecret})
 	name := "dropin-" + sc.ns
-	az.vault.SetSecret(name, "drop-in", emulator.SecretOptions{})
+	az.setSecret(t, name, "drop-in")
 	sc.spc("azure-spc", "azure", spParams(obj{name: name, typ: "secret"}), nil)
 	pod := sc.pod("dropin-pod", "azure-spc", podOpts{nodePublishRef: "sp-creds"})
 	target := sc.mustPublish(pod)

@@ -1,14 +1,9 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/kvcsi/kvcsi/test/emulator"
 )
 
 // TestKVCSI runs the scenarios users run, through the real driver (each
@@ -29,7 +22,7 @@ func TestKVCSI(t *testing.T) {
 	for _, v := range driverVersionsUnderTest() {
 		t.Run(v, func(t *testing.T) {
 			drv := startDriver(t, s.drivers[v], az.provDir)
-			watch := []logSource{az.kvcsi, az.emuLog}
+			watch := []logSource{az.kvcsi, az.emu}
 
 			t.Run("workload-identity", func(t *testing.T) {
 				sc := newScenario(t, drv, watch...)
@@ -41,11 +34,9 @@ func TestKVCSI(t *testing.T) {
 				if err := s.ensureServiceAccount(sc.ns, "workload"); err != nil {
 					t.Fatal(err)
 				}
-				az.emu.AddFederatedCredential(tenantID, wiClientID, emulator.FederatedCredential{
-					Issuer: issuerURL, Subject: "system:serviceaccount:" + sc.ns + ":workload", Audiences: []string{wiAudience},
-				})
+				az.addFederatedCredential(t, "system:serviceaccount:"+sc.ns+":workload")
 				name := "wi-secret-" + sc.ns
-				ver := az.vault.SetSecret(name, "from-workload-identity", emulator.SecretOptions{})
+				ver := az.setSecret(t, name, "from-workload-identity")
 				sc.spc("wi", "azure", map[string]string{
 					"keyvaultName": vaultName, "tenantID": tenantID, "clientID": wiClientID,
 					"objects": objects(obj{name: name, typ: "secret", alias: "app-secret"}),
@@ -63,7 +54,7 @@ func TestKVCSI(t *testing.T) {
 				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
 					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
 				name := "sp-secret-" + sc.ns
-				ver := az.vault.SetSecret(name, "from-service-principal", emulator.SecretOptions{})
+				ver := az.setSecret(t, name, "from-service-principal")
 				sc.spc("sp", "azure", spParams(obj{name: name, typ: "secret"}), nil)
 				pod := sc.pod("sp-pod", "sp", podOpts{nodePublishRef: "sp-creds"})
 				target := sc.mustPublish(pod)
@@ -78,10 +69,9 @@ func TestKVCSI(t *testing.T) {
 				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
 					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
 				pw := "db-password-" + sc.ns
-				az.vault.SetSecret(pw, "s3cr3t-pw", emulator.SecretOptions{})
+				az.setSecret(t, pw, "s3cr3t-pw")
 				certName := "web-cert-" + sc.ns
-				leaf, key := selfSigned(t, "web.e2e.test")
-				az.vault.SetCertificate(certName, emulator.CertificateInput{Leaf: leaf, Key: key, ContentType: emulator.ContentTypePEM})
+				_, certPEM := az.generateCert(t, certName, "web.e2e.test")
 				sc.spc("sync", "azure", spParams(
 					obj{name: pw, typ: "secret", alias: "password"},
 					obj{name: certName, typ: "secret", alias: "tls-bundle"},
@@ -97,6 +87,9 @@ func TestKVCSI(t *testing.T) {
 				pod := sc.pod("sync-pod", "sync", podOpts{nodePublishRef: "sp-creds"})
 				target := sc.mustPublish(pod)
 				files := expectFiles(t, target, map[string]string{"password": "s3cr3t-pw"})
+				if files["tls-bundle"] != certPEM {
+					t.Errorf("tls-bundle differs from the PEM stored in the vault:\n%s\nwant:\n%s", files["tls-bundle"], certPEM)
+				}
 				if !strings.Contains(files["tls-bundle"], "BEGIN CERTIFICATE") || !strings.Contains(files["tls-bundle"], "PRIVATE KEY") {
 					t.Fatalf("tls-bundle is not a key + certificate PEM:\n%s", files["tls-bundle"])
 				}
@@ -129,7 +122,7 @@ func TestKVCSI(t *testing.T) {
 				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
 					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
 				name := "rot-secret-" + sc.ns
-				v1 := az.vault.SetSecret(name, "value-1", emulator.SecretOptions{})
+				v1 := az.setSecret(t, name, "value-1")
 				sc.spc("rot", "azure", spParams(obj{name: name, typ: "secret", alias: "current"}),
 					[]map[string]any{{"secretName": "rot-synced", "type": "Opaque",
 						"data": []any{map[string]any{"objectName": "current", "key": "value"}}}})
@@ -140,7 +133,7 @@ func TestKVCSI(t *testing.T) {
 					return expectData(sec, map[string]string{"value": "value-1"})
 				})
 
-				v2 := az.vault.SetSecret(name, "value-2", emulator.SecretOptions{})
+				v2 := az.setSecret(t, name, "value-2")
 				start := time.Now()
 				// v1.6: kubelet's periodic republish; v1.5: the driver's reconciler.
 				sc.waitFile(target, "current", "value-2", 90*time.Second, sc.republishTick(pod))
@@ -186,8 +179,8 @@ func TestKVCSI(t *testing.T) {
 				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
 					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
 				a, b := "many-a-"+sc.ns, "many-b-"+sc.ns
-				az.vault.SetSecret(a, "alpha", emulator.SecretOptions{})
-				az.vault.SetSecret(b, "beta", emulator.SecretOptions{})
+				az.setSecret(t, a, "alpha")
+				az.setSecret(t, b, "beta")
 				sc.spc("many", "azure", spParams(obj{name: a, typ: "secret", alias: "a"}, obj{name: b, typ: "secret", alias: "b"}), nil)
 				const n = 50
 				pods := make([]*corev1.Pod, n)
@@ -286,31 +279,4 @@ func expectFiles(t *testing.T, target string, want map[string]string) map[string
 		t.Errorf("%s has no ..data symlink (atomic writer layout): %v", target, err)
 	}
 	return files
-}
-
-// selfSigned returns a self-signed ECDSA certificate and its key.
-func selfSigned(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
