@@ -1,21 +1,3 @@
-// Package format turns fetched Key Vault objects into file contents, byte for byte
-// as the Azure Key Vault provider writes them (shared/spec/azure-provider-compat.md
-// §4), plus kvcsi's extensions: per-object certificate parts and cert/key split,
-// PFX secrets converted to PEM, and JSON values extracted with JMESPath.
-//
-// It is pure: no network, no files, no logging. Errors name the object and never
-// carry any of its content.
-//
-// Deliberate differences from the Azure provider, all where it panics, writes
-// something useless or accepts less:
-//   - nil fields (content type, kty, crv, value) are errors, not panics;
-//   - modern PKCS#12 files (AES/PBES2, SHA-256 MAC) decode, as do files holding
-//     other bag types or an Ed25519 key;
-//   - with objectFormat pfx, no empty .crt/.key companions are written (#1277);
-//   - an empty certificate is an error, as are EC points off their curve and RSA
-//     keys without a modulus or with an out-of-range exponent;
-//   - decoding errors name the object, and hex errors give an offset instead of
-//     the offending character.
 package format
 
 import (
@@ -126,9 +108,10 @@ func Render(req Request, f Fetched, opts Options) ([]File, error) {
 }
 
 type renderer struct {
-	req  Request
-	f    Fetched
-	opts Options
+	req    Request
+	f      Fetched
+	opts   Options
+	pemOut bool // a certificate's secret written as PEM
 }
 
 func (r *renderer) fail(reason, fix string, err error) error {
@@ -165,7 +148,7 @@ func (r *renderer) render() ([]File, error) {
 	// Encoding applies to every file of the object, companions included, as upstream.
 	for i := range files {
 		if files[i].Contents, err = Decode(files[i].Contents, r.req.Encoding); err != nil {
-			return nil, r.fail("objectEncoding "+r.req.Encoding+" cannot decode "+r.describe(files[i].Path), "store the value "+r.req.Encoding+"-encoded, or remove objectEncoding", err)
+			return nil, r.fail("objectEncoding "+r.req.Encoding+" cannot decode "+r.describe(files[i].Path), r.encodingFix(), err)
 		}
 	}
 	main = files[len(files)-1].Contents
@@ -189,6 +172,17 @@ func (r *renderer) describe(path string) string {
 		return "the value"
 	}
 	return "the " + strings.TrimPrefix(path, r.req.Path) + " companion"
+}
+
+func (r *renderer) encodingFix() string {
+	if r.pemOut {
+		return "a certificate is written as PEM text, which is not " + r.req.Encoding + ": remove objectEncoding, " +
+			"or set objectFormat: pfx with objectEncoding: base64 for a binary PFX"
+	}
+	if r.req.Format == FormatPFX && r.req.Encoding == EncodingHex {
+		return "Key Vault stores a PFX as base64: use objectEncoding: base64"
+	}
+	return "store the value " + r.req.Encoding + "-encoded, or remove objectEncoding"
 }
 
 func jsonFix(err error) string {
@@ -233,9 +227,9 @@ func (r *renderer) checkRequest() error {
 	default:
 		return r.fail(fmt.Sprintf("invalid certificatePart: %s, should be chain or key", r.req.CertPart), "", nil)
 	}
-	if r.f.Kind != KindSecret && (r.req.CertPart != "" || r.req.Split || r.req.ConvertPFX) {
-		return r.fail("certificatePart, splitCertAndKey and convertPFXToPEM only apply to objectType: secret",
-			"fetch the certificate as objectType secret", nil)
+	if r.f.Kind != KindSecret && (r.req.CertPart != "" || r.req.Split || r.req.ConvertPFX || len(r.req.JSON) > 0) {
+		return r.fail("certificatePart, splitCertAndKey, convertPFXToPEM and jmesPath only apply to objectType: secret",
+			"use objectType secret", nil)
 	}
 	if r.req.CertPart != "" && r.req.Split {
 		return r.fail("certificatePart and splitCertAndKey cannot be combined", "use one of them", nil)
@@ -295,6 +289,7 @@ func (r *renderer) secret() (main []byte, parts [][]byte, err error) {
 			"re-import the certificate as "+ContentTypePEM+" or "+ContentTypePKCS12, nil)
 	}
 
+	r.pemOut = isPEM
 	if r.req.CertPart != "" {
 		if !isPEM {
 			return nil, nil, r.fail("certificatePart needs PEM output", "remove objectFormat: pfx or certificatePart", nil)
@@ -320,8 +315,12 @@ func (r *renderer) secret() (main []byte, parts [][]byte, err error) {
 }
 
 func pfxFix(err error) string {
-	if errors.Is(err, ErrPFXPassword) {
+	switch {
+	case errors.Is(err, ErrPFXPassword):
 		return "Key Vault certificates are exported without a password: re-import the PFX without one"
+	case errors.Is(err, ErrChainCycle), errors.Is(err, ErrNoLeaf):
+		return "the certificates' authority and subject key identifiers form a loop: fix the chain in the PFX, " +
+			"or run the provider with --construct-pem-chain=false"
 	}
 	return "check that the secret holds a PKCS#12 file, or use objectFormat: pfx to write it unconverted"
 }

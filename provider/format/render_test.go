@@ -265,6 +265,7 @@ func TestRenderErrors(t *testing.T) {
 		{"part absent: chain", Request{CertPart: "chain"}, certSecret(ContentTypePEM, string(pkcs8PEM(t, p.leafKey))), "the certificate has no such part"},
 		{"convert: nil content type", Request{ConvertPFX: true}, plainSecret(marker), "convertPFXToPEM is set but the secret has no content type"},
 		{"convert: other content type", Request{ConvertPFX: true}, Fetched{Kind: KindSecret, Name: "s", Value: ptr(marker), ContentType: ptr("text/plain")}, "convertPFXToPEM is set but the secret's content type is 'text/plain'"},
+		{"json on a cert", Request{JSON: []JSONExtract{{Path: "a", Alias: "a"}}}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, "jmesPath only apply to objectType: secret"},
 		{"json: no alias", Request{JSON: []JSONExtract{{Path: "a"}}}, plainSecret(`{"a":1}`), `jmesPath "a" has no objectAlias`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,6 +275,40 @@ func TestRenderErrors(t *testing.T) {
 				tc.req.Path = "out"
 			}
 			runRender(t, tc.req, tc.f, chainOn, want{err: tc.err})
+		})
+	}
+}
+
+// TestErrorFixes checks that errors say what to change, for the cases users meet.
+func TestErrorFixes(t *testing.T) {
+	p := mustPKI(t)
+	pfxText := b64(mustPFX(t, pkcs12.LegacyDES, p.leafECKey, p.leafEC))
+	a := mustCert(t, &x509.Certificate{SubjectKeyId: []byte("a"), AuthorityKeyId: []byte("b")}, nil, p.rootKey.Public(), p.rootKey)
+	b := mustCert(t, &x509.Certificate{SubjectKeyId: []byte("b"), AuthorityKeyId: []byte("a")}, nil, p.rootKey.Public(), p.rootKey)
+	loop := b64(mustPFX(t, pkcs12.LegacyDES, p.leafECKey, a, b))
+	for _, tc := range []struct {
+		name string
+		req  Request
+		f    Fetched
+		want string
+	}{
+		{"PEM output with base64", Request{Encoding: "base64"}, certSecret(ContentTypePKCS12, pfxText),
+			`secret "tls": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0 (a certificate is written as PEM text, which is not base64: remove objectEncoding, or set objectFormat: pfx with objectEncoding: base64 for a binary PFX)`},
+		{"PFX with hex", Request{Format: "pfx", Encoding: "hex"}, certSecret(ContentTypePKCS12, pfxText),
+			"(Key Vault stores a PFX as base64: use objectEncoding: base64)"},
+		{"plain secret with base64", Request{Encoding: "base64"}, plainSecret("%"),
+			`secret "plain": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0 (store the value base64-encoded, or remove objectEncoding)`},
+		{"chain loop", Request{}, certSecret(ContentTypePKCS12, loop),
+			`secret "tls": converting the PFX to PEM: no leaf found (the certificates' authority and subject key identifiers form a loop: fix the chain in the PFX, or run the provider with --construct-pem-chain=false)`},
+		{"unknown content type", Request{}, certSecret("application/json", "{}"),
+			`secret "tls": failed to get certificate. unknown content type 'application/json' (re-import the certificate as application/x-pem-file or application/x-pkcs12)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Path = "out"
+			_, err := Render(tc.req, tc.f, chainOn)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
 		})
 	}
 }
