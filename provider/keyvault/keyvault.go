@@ -1,18 +1,29 @@
-// Package keyvault fetches secrets, keys and certificates. SDK clients are reused per
-// (vault, credential key) on one shared transport, so the Key Vault 401 challenge and
-// TLS handshakes are paid once rather than per mount; requests to one vault are bounded
-// across mounts, and throttling is honoured only while it fits in the caller's deadline.
+// Package keyvault fetches secrets, keys and certificates from Key Vault.
+//
+//   - SDK clients are reused per (vault, credential key) on the one shared HTTP client,
+//     so TLS connections and the client's token are reused across mounts; a client is
+//     only ever shared by requests with the same credential material.
+//   - Each vault's 401 challenge (its tenant and resource, nothing about the caller) is
+//     remembered per vault host, so a new client (a new pod's credential) does not pay
+//     an extra round trip for it (challenge.go).
+//   - Requests to one vault are bounded across all mounts by an adaptive limiter that
+//     halves on throttling and grows back on success (limiter.go).
+//   - 429/503 are retried after the Retry-After the vault asked for, only while that
+//     fits in the caller's deadline; otherwise the call fails at once as throttled,
+//     with the wait (retry.go).
+//
+// Client sets and per-vault state live in LRUs bounded by size and idle time.
 package keyvault
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -31,11 +42,15 @@ type Options struct {
 	ApplicationID    string        // sent in the User-Agent (at most 24 characters)
 	CacheSize        int           // SDK client sets kept (default 1024)
 	IdleTTL          time.Duration // drop client sets unused this long (default 30m)
-	VaultConcurrency int           // concurrent requests per vault across mounts (default 16)
-	MaxRetries       int           // retries of 429/5xx/transport failures (default 3)
-	NoReuse          bool          // benchmark baseline: new SDK clients for every call
+	VaultConcurrency int           // concurrent requests per vault across mounts (default DefaultVaultConcurrency)
+	MaxRetries       int           // retries of 429/5xx/transport failures (default 3; < 0 means none)
+	NoReuse          bool          // benchmark baseline: new SDK clients (and challenges) for every mount
 	Observer         Observer      // optional request metrics
+	Now              func() time.Time
 }
+
+// DefaultVaultConcurrency is the per-vault limit across mounts when Options leave it 0.
+const DefaultVaultConcurrency = 16
 
 // Observer is told about every Key Vault operation (for metrics); kind is KindUnknown on success.
 type Observer interface {
@@ -47,9 +62,8 @@ type Observer interface {
 type Pool struct {
 	opts    Options
 	clients *cache.LRU[string, *clientSet]
-
-	mu       sync.Mutex
-	limiters map[string]*limiter // per vault host; one small struct per vault, never evicted
+	vaults  *cache.LRU[string, *vaultState] // per vault host: limiter and challenge
+	stats   poolCounters
 }
 
 // NewPool builds a Pool.
@@ -61,7 +75,7 @@ func NewPool(opts Options) *Pool {
 		opts.IdleTTL = 30 * time.Minute
 	}
 	if opts.VaultConcurrency <= 0 {
-		opts.VaultConcurrency = 16
+		opts.VaultConcurrency = DefaultVaultConcurrency
 	}
 	if opts.MaxRetries < 0 {
 		opts.MaxRetries = 0
@@ -71,70 +85,125 @@ func NewPool(opts Options) *Pool {
 	if len(opts.ApplicationID) > 24 {
 		opts.ApplicationID = opts.ApplicationID[:24]
 	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Pool{
-		opts:     opts,
-		clients:  cache.New[string, *clientSet](opts.CacheSize, opts.IdleTTL, nil, nil),
-		limiters: map[string]*limiter{},
+		opts:    opts,
+		clients: cache.New[string, *clientSet](opts.CacheSize, opts.IdleTTL, opts.Now, nil),
+		// A node talks to a handful of vaults; the bound only stops a flood of
+		// distinct (mistyped) vault names from growing the map forever.
+		vaults: cache.New[string, *vaultState](opts.CacheSize, opts.IdleTTL, opts.Now, nil),
 	}
 }
 
-// clientSet is the three SDK clients of one (vault, credential); each keeps its own
-// challenge state, so each pays one 401 round trip in its lifetime.
-type clientSet struct {
-	secrets *azsecrets.Client
-	keys    *azkeys.Client
-	certs   *azcertificates.Client
+// Stats are the pool's counters and cache sizes.
+type Stats struct {
+	ClientSets        int    // (vault, credential) client sets cached now
+	Vaults            int    // vault hosts with a limiter (and maybe a challenge) now
+	ClientsCreated    uint64 // SDK clients built (each would pay a challenge without the cache)
+	ChallengesLearned uint64 // 401 challenges received from Key Vault and remembered
+	ChallengesReused  uint64 // challenge probes answered from memory instead of Key Vault
+	Throttled         uint64 // answers 429 or 503
+	Retries           uint64 // attempts after the first
+	FailedFast        uint64 // throttled requests given up because the wait did not fit the deadline
+}
+
+// Stats returns the counters and cache sizes.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		ClientSets:        p.clients.Len(),
+		Vaults:            p.vaults.Len(),
+		ClientsCreated:    p.stats.clientsCreated.Load(),
+		ChallengesLearned: p.stats.challengesLearned.Load(),
+		ChallengesReused:  p.stats.challengesReused.Load(),
+		Throttled:         p.stats.throttled.Load(),
+		Retries:           p.stats.retries.Load(),
+		FailedFast:        p.stats.failedFast.Load(),
+	}
 }
 
 // Vault returns a handle for vaultURL authenticated with cred. credKey must identify the
 // credential material (never the material itself): clients are shared only within it.
 func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Vault, error) {
-	build := func() (*clientSet, error) { return p.newClientSet(vaultURL, cred) }
+	u, err := url.Parse(vaultURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("failed to get keyvault client: invalid vault URL %q", vaultURL)
+	}
+	state, _, _ := p.vaults.GetOrCreate(strings.ToLower(u.Host), func() (*vaultState, error) {
+		return &vaultState{limit: newLimiter(p.opts.VaultConcurrency)}, nil
+	})
+	build := func() (*clientSet, error) { return p.newClientSet(vaultURL, cred, state), nil }
 	var cs *clientSet
-	var err error
 	if p.opts.NoReuse {
-		cs, err = build()
+		cs, _ = build()
 	} else {
-		cs, _, err = p.clients.GetOrCreate(vaultURL+"\x00"+credKey, build)
+		cs, _, _ = p.clients.GetOrCreate(vaultURL+"\x00"+credKey, build)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to get keyvault client: %w", err)
-	}
-	return &Vault{url: vaultURL, clients: cs, limit: p.limiter(vaultURL), opts: &p.opts}, nil
+	return &Vault{url: vaultURL, clients: cs, limit: state.limit, pool: p}, nil
 }
 
-func (p *Pool) limiter(vaultURL string) *limiter {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.limiters[vaultURL]
-	if !ok {
-		l = newLimiter(p.opts.VaultConcurrency)
-		p.limiters[vaultURL] = l
-	}
-	return l
+// clientSet is the SDK clients of one (vault, credential), each built on first use:
+// most mounts read secrets only, and an unused client costs memory in every cached set.
+type clientSet struct {
+	newOptions func() azcore.ClientOptions
+	url        string
+	cred       azcore.TokenCredential
+	created    *atomic.Uint64
+
+	secretsOnce, keysOnce, certsOnce sync.Once
+	secrets                          *azsecrets.Client
+	keys                             *azkeys.Client
+	certs                            *azcertificates.Client
+	secretsErr, keysErr, certsErr    error
 }
 
-func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential) (*clientSet, error) {
-	co := azcore.ClientOptions{
-		Transport: p.opts.HTTPClient,
-		// Retries are ours (retry.go): they respect the caller's deadline and the
-		// per-vault limiter, which the SDK's policy cannot.
-		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Telemetry: policy.TelemetryOptions{ApplicationID: p.opts.ApplicationID},
+func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state *vaultState) *clientSet {
+	return &clientSet{
+		url:     vaultURL,
+		cred:    cred,
+		created: &p.stats.clientsCreated,
+		newOptions: func() azcore.ClientOptions {
+			co := azcore.ClientOptions{
+				Transport: p.opts.HTTPClient,
+				// Retries are ours (retry.go): they respect the caller's deadline and
+				// the per-vault limiter, which the SDK's policy cannot.
+				Retry:     policy.RetryOptions{MaxRetries: -1},
+				Telemetry: policy.TelemetryOptions{ApplicationID: p.opts.ApplicationID},
+			}
+			if !p.opts.NoReuse {
+				co.PerRetryPolicies = []policy.Policy{&challengePolicy{state: state, now: p.opts.Now, stats: &p.stats}}
+			}
+			return co
+		},
 	}
-	s, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{ClientOptions: co})
-	if err != nil {
-		return nil, err
-	}
-	k, err := azkeys.NewClient(vaultURL, cred, &azkeys.ClientOptions{ClientOptions: co})
-	if err != nil {
-		return nil, err
-	}
-	c, err := azcertificates.NewClient(vaultURL, cred, &azcertificates.ClientOptions{ClientOptions: co})
-	if err != nil {
-		return nil, err
-	}
-	return &clientSet{secrets: s, keys: k, certs: c}, nil
+}
+
+func (cs *clientSet) secretsClient() (*azsecrets.Client, error) {
+	cs.secretsOnce.Do(func() {
+		cs.created.Add(1)
+		cs.secrets, cs.secretsErr = azsecrets.NewClient(cs.url, cs.cred, &azsecrets.ClientOptions{ClientOptions: cs.newOptions()})
+	})
+	return cs.secrets, cs.secretsErr
+}
+
+func (cs *clientSet) keysClient() (*azkeys.Client, error) {
+	cs.keysOnce.Do(func() {
+		cs.created.Add(1)
+		cs.keys, cs.keysErr = azkeys.NewClient(cs.url, cs.cred, &azkeys.ClientOptions{ClientOptions: cs.newOptions()})
+	})
+	return cs.keys, cs.keysErr
+}
+
+func (cs *clientSet) certsClient() (*azcertificates.Client, error) {
+	cs.certsOnce.Do(func() {
+		cs.created.Add(1)
+		cs.certs, cs.certsErr = azcertificates.NewClient(cs.url, cs.cred, &azcertificates.ClientOptions{ClientOptions: cs.newOptions()})
+	})
+	return cs.certs, cs.certsErr
 }
 
 // Vault fetches objects from one vault with one credential.
@@ -142,7 +211,7 @@ type Vault struct {
 	url     string
 	clients *clientSet
 	limit   *limiter
-	opts    *Options
+	pool    *Pool
 }
 
 // Secret is a secret bundle; nil pointers are fields the response lacked.
@@ -177,7 +246,11 @@ type VersionInfo struct {
 func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error) {
 	var out Secret
 	err := v.call(ctx, "secret", func(ctx context.Context) error {
-		resp, err := v.clients.secrets.GetSecret(ctx, name, version, nil)
+		c, err := v.clients.secretsClient()
+		if err != nil {
+			return err
+		}
+		resp, err := c.GetSecret(ctx, name, version, nil)
 		if err != nil {
 			return err
 		}
@@ -198,7 +271,11 @@ func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error
 func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 	var out Key
 	err := v.call(ctx, "key", func(ctx context.Context) error {
-		resp, err := v.clients.keys.GetKey(ctx, name, version, nil)
+		c, err := v.clients.keysClient()
+		if err != nil {
+			return err
+		}
+		resp, err := c.GetKey(ctx, name, version, nil)
 		if err != nil {
 			return err
 		}
@@ -227,7 +304,11 @@ func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 func (v *Vault) Certificate(ctx context.Context, name, version string) (Certificate, error) {
 	var out Certificate
 	err := v.call(ctx, "cert", func(ctx context.Context) error {
-		resp, err := v.clients.certs.GetCertificate(ctx, name, version, nil)
+		c, err := v.clients.certsClient()
+		if err != nil {
+			return err
+		}
+		resp, err := c.GetCertificate(ctx, name, version, nil)
 		if err != nil {
 			return err
 		}
@@ -261,7 +342,11 @@ func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]Versio
 		out = out[:0]
 		switch objectType {
 		case "secret":
-			pager := v.clients.secrets.NewListSecretPropertiesVersionsPager(name, nil)
+			c, err := v.clients.secretsClient()
+			if err != nil {
+				return err
+			}
+			pager := c.NewListSecretPropertiesVersionsPager(name, nil)
 			for pager.More() {
 				page, err := pager.NextPage(ctx)
 				if err != nil {
@@ -282,7 +367,11 @@ func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]Versio
 				}
 			}
 		case "key":
-			pager := v.clients.keys.NewListKeyPropertiesVersionsPager(name, nil)
+			c, err := v.clients.keysClient()
+			if err != nil {
+				return err
+			}
+			pager := c.NewListKeyPropertiesVersionsPager(name, nil)
 			for pager.More() {
 				page, err := pager.NextPage(ctx)
 				if err != nil {
@@ -303,7 +392,11 @@ func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]Versio
 				}
 			}
 		case "cert":
-			pager := v.clients.certs.NewListCertificatePropertiesVersionsPager(name, nil)
+			c, err := v.clients.certsClient()
+			if err != nil {
+				return err
+			}
+			pager := c.NewListCertificatePropertiesVersionsPager(name, nil)
 			for pager.More() {
 				page, err := pager.NextPage(ctx)
 				if err != nil {
@@ -341,124 +434,4 @@ func versionOf(id string) string {
 		return parts[5]
 	}
 	return ""
-}
-
-// call runs op under the vault's concurrency limit, retrying throttling, server errors
-// and transport failures with jittered backoff while the wait fits in ctx's deadline.
-func (v *Vault) call(ctx context.Context, objectType string, op func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
-		if err := v.limit.acquire(ctx); err != nil {
-			return fmt.Errorf("waiting for a free request slot to %s: %w", v.url, err)
-		}
-		start := time.Now()
-		err := op(ctx)
-		status := statusOf(err)
-		throttled := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
-		v.limit.release(throttled)
-		if o := v.opts.Observer; o != nil {
-			o.KeyVaultRequest(objectType, kindOf(err), time.Since(start))
-		}
-		if err == nil || !retryable(err, status) || ctx.Err() != nil {
-			return err
-		}
-		wait, asked := retryAfter(err)
-		if !asked {
-			wait = backoff(attempt)
-		} else {
-			wait += time.Duration(rand.Int64N(int64(250 * time.Millisecond))) // spread pods apart
-		}
-		if attempt >= v.opts.MaxRetries || !fits(ctx, wait) {
-			if status == http.StatusTooManyRequests {
-				return &diag.Error{Kind: diag.KindThrottled, Err: err, RetryAfter: wait,
-					Fix: fmt.Sprintf("the vault throttled this request and asked for a wait of %s; reduce the number of pods or objects reading this vault, raise the driver's rotation poll interval, or retry later", wait.Round(time.Second))}
-			}
-			return err
-		}
-		if o := v.opts.Observer; o != nil {
-			o.ThrottleWait(wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-	}
-}
-
-func kindOf(err error) diag.Kind {
-	if err == nil {
-		return diag.KindUnknown
-	}
-	return diag.Classify(err)
-}
-
-func statusOf(err error) int {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode
-	}
-	return 0
-}
-
-func retryable(err error, status int) bool {
-	switch status {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	case 0:
-		// No HTTP status: a transport failure (reset, refused) is worth another try;
-		// credential and context errors are not.
-		k := diag.Classify(err)
-		return k == diag.KindUnavailable && !errors.Is(err, context.Canceled)
-	}
-	return false
-}
-
-// retryAfter reads the wait the service asked for.
-func retryAfter(err error) (time.Duration, bool) {
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) || re.RawResponse == nil {
-		return 0, false
-	}
-	h := re.RawResponse.Header
-	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		if ms, err := strconv.Atoi(h.Get(name)); err == nil && ms >= 0 {
-			return time.Duration(ms) * time.Millisecond, true
-		}
-	}
-	ra := h.Get("Retry-After")
-	if ra == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(ra); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
-
-// backoff is 200ms, 400ms, 800ms, … with ±25% jitter, capped at 5s.
-func backoff(attempt int) time.Duration {
-	d := 200 * time.Millisecond << attempt
-	if d > 5*time.Second || d <= 0 {
-		d = 5 * time.Second
-	}
-	j := time.Duration(rand.Int64N(int64(d)/2)) - d/4
-	return d + j
-}
-
-// fits reports whether waiting d still leaves time for another attempt before ctx's deadline.
-func fits(ctx context.Context, d time.Duration) bool {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return d <= 60*time.Second
-	}
-	return time.Until(dl) > d+500*time.Millisecond
 }

@@ -1,0 +1,247 @@
+package keyvault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvcsi/kvcsi/provider/diag"
+)
+
+// Retry policy. The SDK's own retries are off (MaxRetries -1): they know neither the
+// mount's deadline nor the per-vault limiter.
+//
+//   - 429 and 503 are throttling: the vault's limiter halves (once per window) and the
+//     request waits the Retry-After the vault asked for (retry-after-ms,
+//     x-ms-retry-after-ms or Retry-After in seconds or as an HTTP date), plus up to 25%
+//     jitter so pods throttled together do not come back together.
+//   - 408, 500, 502, 504 and transport failures wait an exponential backoff.
+//   - A wait is taken only when it leaves time for the next attempt before the caller's
+//     deadline (reserve: twice the last attempt, 100 ms to 2 s). Otherwise, and after
+//     MaxRetries retries, the request fails at once; a throttled one fails with
+//     diag.KindThrottled (gRPC ResourceExhausted) carrying the wait the vault asked for,
+//     so the driver and the user see "throttled, come back in N s" instead of a deadline
+//     that expired while sleeping.
+const (
+	minReserve    = 100 * time.Millisecond
+	maxReserve    = 2 * time.Second
+	maxRetryAfter = 24 * time.Hour // larger values are clamped (and never fit a mount)
+	noDeadlineMax = 60 * time.Second
+)
+
+// call runs op under the vault's concurrency limit, retrying as described above.
+func (v *Vault) call(ctx context.Context, objectType string, op func(context.Context) error) error {
+	p := v.pool
+	marks := &callMarks{}
+	ctx = context.WithValue(ctx, marksKey{}, marks)
+	staleRetried := false
+	for attempt := 0; ; attempt++ {
+		t, err := v.limit.acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("waiting for a free request slot to %s: %w", v.url, err)
+		}
+		*marks = callMarks{}
+		start := time.Now()
+		err = op(ctx)
+		elapsed := time.Since(start)
+		status := statusOf(err)
+		v.limit.release(t, outcomeOf(err, status))
+		if o := p.opts.Observer; o != nil {
+			o.KeyVaultRequest(objectType, kindOf(err), elapsed)
+		}
+		if status == http.StatusUnauthorized && marks.stale && !staleRetried && ctx.Err() == nil {
+			// The remembered challenge was out of date (challenge.go): once more,
+			// now that the SDK client will follow Key Vault's own challenge.
+			staleRetried = true
+			attempt--
+			continue
+		}
+		if err == nil || !retryable(err, status) || ctx.Err() != nil {
+			return err
+		}
+		throttled := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+		if throttled {
+			p.stats.throttled.Add(1)
+		}
+		asked, hasAsked := retryAfter(err, p.opts.Now())
+		wait := backoff(attempt)
+		if hasAsked {
+			wait = asked
+		}
+		reserve := min(max(2*elapsed, minReserve), maxReserve)
+		room, fit := fits(ctx, wait, reserve, p.opts.Now())
+		if attempt >= p.opts.MaxRetries || !fit {
+			if status == http.StatusTooManyRequests || (throttled && hasAsked) {
+				p.stats.failedFast.Add(1)
+				return throttledError(err, status, wait, attempt, fit)
+			}
+			return err
+		}
+		if hasAsked {
+			wait += jitter(wait, room-wait)
+		}
+		p.stats.retries.Add(1)
+		if o := p.opts.Observer; o != nil {
+			o.ThrottleWait(wait)
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return err
+		}
+	}
+}
+
+func throttledError(err error, status int, wait time.Duration, retries int, fit bool) error {
+	var why string
+	if !fit {
+		why = fmt.Sprintf("Key Vault answered HTTP %d and asked to wait %s, which does not fit in the mount's deadline", status, roundWait(wait))
+	} else {
+		why = fmt.Sprintf("Key Vault still answered HTTP %d after %d retries and asked to wait %s", status, retries, roundWait(wait))
+	}
+	return &diag.Error{
+		Kind:       diag.KindThrottled,
+		Err:        fmt.Errorf("%s: %w", why, err),
+		RetryAfter: wait,
+		Fix: fmt.Sprintf("the vault is throttling requests; retry after %s, and reduce the load on this vault: fewer pods or objects reading it, or a longer rotation poll interval of the driver",
+			roundWait(wait)),
+	}
+}
+
+// roundWait prints short waits in milliseconds and longer ones in whole seconds.
+func roundWait(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+func outcomeOf(err error, status int) outcome {
+	switch {
+	case err == nil:
+		return outcomeOK
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		return outcomeThrottled
+	case status >= 400 && status < 500:
+		return outcomeOK // the vault answered: a 403 or 404 is no sign of overload
+	}
+	return outcomeOther
+}
+
+func kindOf(err error) diag.Kind {
+	if err == nil {
+		return diag.KindUnknown
+	}
+	return diag.Classify(err)
+}
+
+func statusOf(err error) int {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	return 0
+}
+
+func retryable(err error, status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case 0:
+		// No HTTP status: a transport failure (reset, refused) is worth another try;
+		// credential and context errors are not.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return false
+		}
+		return diag.Classify(err) == diag.KindUnavailable
+	}
+	return false
+}
+
+// retryAfter reads the wait the service asked for, from the response of err.
+func retryAfter(err error, now time.Time) (time.Duration, bool) {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.RawResponse == nil {
+		return 0, false
+	}
+	return parseRetryAfter(re.RawResponse.Header, now)
+}
+
+// parseRetryAfter reads retry-after-ms, x-ms-retry-after-ms (milliseconds) and then
+// Retry-After (delta seconds or an HTTP date), the order azcore uses. Malformed or
+// negative values are ignored; waits are clamped to maxRetryAfter.
+func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			continue
+		}
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
+			if ms > maxRetryAfter.Milliseconds() {
+				return maxRetryAfter, true
+			}
+			return time.Duration(ms) * time.Millisecond, true
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		if s > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return min(d, maxRetryAfter), true
+	}
+	return 0, false
+}
+
+// backoff is 200ms, 400ms, 800ms, … with ±25% jitter, capped at 5s.
+func backoff(attempt int) time.Duration {
+	d := 5 * time.Second
+	if attempt < 5 {
+		d = min(200*time.Millisecond<<attempt, d)
+	}
+	j := time.Duration(rand.Int64N(int64(d)/2)) - d/4
+	return d + j
+}
+
+// jitter is a random extra wait of up to a quarter of wait, never more than spare.
+func jitter(wait, spare time.Duration) time.Duration {
+	j := min(wait/4, spare)
+	if j <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(j) + 1))
+}
+
+// fits reports whether waiting d leaves reserve for another attempt before ctx's
+// deadline, and how long one may wait at most (deadline minus reserve).
+func fits(ctx context.Context, d, reserve time.Duration, now time.Time) (time.Duration, bool) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return noDeadlineMax, d <= noDeadlineMax
+	}
+	room := dl.Sub(now) - reserve
+	return room, d <= room
+}
