@@ -318,6 +318,8 @@ func pfxFix(err error) string {
 	switch {
 	case errors.Is(err, ErrPFXPassword):
 		return "Key Vault certificates are exported without a password: re-import the PFX without one"
+	case errors.Is(err, errNoCertificate):
+		return "import a PFX that holds its certificate, or run the provider with --construct-pem-chain=false"
 	case errors.Is(err, ErrChainCycle), errors.Is(err, ErrNoLeaf):
 		return "the certificates' authority and subject key identifiers form a loop: fix the chain in the PFX, " +
 			"or run the provider with --construct-pem-chain=false"

@@ -10,6 +10,9 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
+// errNoCertificate is ErrNoLeaf for a PFX without certificates.
+var errNoCertificate = fmt.Errorf("%w: the PFX holds no certificate", ErrNoLeaf)
+
 const (
 	blockCertificate = "CERTIFICATE"
 	blockPrivateKey  = "PRIVATE KEY"
@@ -40,6 +43,9 @@ func PFXToPEM(pfx []byte, constructChain bool) ([]byte, error) {
 			return nil, fmt.Errorf("re-encoding a private key of the PFX as PKCS#8: %w", err)
 		}
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: blockPrivateKey, Bytes: der})...)
+	}
+	if constructChain && len(certs) == 0 {
+		return nil, errNoCertificate // upstream: "no leaf found"
 	}
 	if constructChain {
 		parsed := make([]*x509.Certificate, len(certs))

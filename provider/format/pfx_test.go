@@ -441,3 +441,32 @@ func readFile(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// A PFX with keys but no certificate: "no leaf found" with chain construction,
+// as upstream; the keys alone without it.
+func TestPFXWithoutCertificates(t *testing.T) {
+	p := mustPKI(t)
+	a := mustPFX(t, pkcs12.LegacyDES, p.leafECKey, p.leafEC)
+	// Drop the certificate safe's bags: splice the key bag into an empty-cert file.
+	var outer asnPFX
+	mustUnmarshal(t, spliceKeyBags(t, a, a), &outer)
+	var inner []byte
+	mustUnmarshal(t, outer.AuthSafe.Content.Bytes, &inner)
+	var cis []asnContentInfo
+	mustUnmarshal(t, inner, &cis)
+	empty := asnContentInfo{ContentType: cis[1].ContentType, Content: asn1.RawValue{Class: 2, Tag: 0, IsCompound: true,
+		Bytes: mustMarshal(t, mustMarshal(t, []asn1.RawValue{}))}}
+	pfx := mustMarshal(t, struct {
+		Version  int
+		AuthSafe asnContentInfo
+	}{3, asnContentInfo{ContentType: cis[1].ContentType, Content: asn1.RawValue{Class: 2, Tag: 0, IsCompound: true,
+		Bytes: mustMarshal(t, mustMarshal(t, []asnContentInfo{empty, cis[1]}))}}})
+
+	if got, err := PFXToPEM(pfx, false); err != nil || !bytes.Equal(got, cat(pkcs8PEM(t, p.leafECKey), pkcs8PEM(t, p.leafECKey))) {
+		t.Fatalf("got %v\n%s", err, got)
+	}
+	_, err := Render(Request{Path: "out"}, certSecret(ContentTypePKCS12, b64(pfx)), chainOn)
+	if !errors.Is(err, ErrNoLeaf) || !strings.Contains(err.Error(), "no leaf found: the PFX holds no certificate (import a PFX that holds its certificate") {
+		t.Fatalf("got %v", err)
+	}
+}
