@@ -55,6 +55,10 @@ type Options struct {
 	NMIPort              int
 	NoReuse              bool
 
+	// ClusterCAFile is the CA the identity-binding token proxy is verified against;
+	// "" is the service account's ca.crt (auth.DefaultClusterCAFile).
+	ClusterCAFile string
+
 	// HTTPClient is shared by every Entra ID, IMDS and Key Vault request. Nil builds the
 	// production client: keep-alive, HTTP/2, proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
 	HTTPClient *http.Client
@@ -98,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 		NMIEndpoint:   "http://localhost:" + strconv.Itoa(o.NMIPort) + "/host/token/",
 		TokenProxyURL: o.TokenProxyURL,
 		SNIName:       o.SNIName,
+		ClusterCAFile: o.ClusterCAFile,
 		CacheSize:     o.CacheSize,
 		IdleTTL:       o.CacheIdleTTL,
 		NoReuse:       o.NoReuse,
