@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,7 +148,14 @@ func (h *Harness) startInProcess(opts Options) error {
 		return err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = http.ProxyURL(proxy)
+	// Like http.ProxyFromEnvironment (what the binary uses): everything goes through the
+	// emulator's proxy except loopback, so that NMI on localhost is reached directly.
+	t.Proxy = func(r *http.Request) (*url.URL, error) {
+		if isLoopback(r.URL.Hostname()) {
+			return nil, nil
+		}
+		return proxy, nil
+	}
 	t.TLSClientConfig = &tls.Config{RootCAs: h.Emu.CAPool(), MinVersion: tls.VersionTLS12}
 	t.MaxIdleConnsPerHost = 64
 	o := daemon.Options{
@@ -315,6 +323,14 @@ func waitReady(ctx context.Context, c v1alpha1.CSIDriverProviderClient) error {
 		return fmt.Errorf("provider not ready: %w", err)
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func portOf(addr string) int {
