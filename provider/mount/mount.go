@@ -206,9 +206,15 @@ func (mt *Mounter) expand(ctx context.Context, v *keyvault.Vault, o *config.Obje
 	tasks := make([]*task, len(picked))
 	for i, ver := range picked {
 		idx := strconv.Itoa(i)
-		tasks[i] = &task{obj: o, path: base + historySeparator + idx, id: id + "/" + idx, ver: ver}
+		tasks[i] = &task{obj: o, path: HistoryPath(base, i, historySeparator), id: id + "/" + idx, ver: ver}
 	}
 	return tasks, nil
+}
+
+// HistoryPath is the file of version index i of an objectVersionHistory object. The
+// separator is the node OS's (see separator_*.go): the Azure provider used filepath.Join.
+func HistoryPath(base string, i int, sep string) string {
+	return base + sep + strconv.Itoa(i)
 }
 
 // LatestVersions picks up to n enabled versions, newest first, starting at start
