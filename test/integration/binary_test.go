@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,7 +207,13 @@ func TestStaleSocketAndOwnerOnly(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
@@ -232,6 +239,18 @@ func TestStaleSocketAndOwnerOnly(t *testing.T) {
 	defer conn.Close()
 	if _, err := (v1alpha1Client(conn)).Version(ctx, versionRequest()); err != nil {
 		t.Fatalf("Version over the recovered socket: %v", err)
+	}
+	// SIGTERM (what the kubelet sends) stops it gracefully and removes the socket.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	exited = true
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind after SIGTERM: %v", err)
 	}
 }
 
