@@ -7,11 +7,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"google.golang.org/grpc/codes"
+
+	"github.com/kvcsi/kvcsi/provider/format"
 )
 
 // Kind is what went wrong, independent of where.
@@ -69,14 +72,20 @@ func (k Kind) Code() codes.Code {
 
 // Error attaches a kind (and optionally a fix and a server-requested wait) to an error.
 type Error struct {
-	Kind       Kind
-	Err        error
+	Kind Kind
+	Err  error
+	// Msg, when set, is what went wrong in one line, shown instead of Err's text (which
+	// for Azure SDK errors spans many lines); Err stays reachable with errors.As.
+	Msg        string
 	Fix        string        // one sentence telling the user what to change; may be empty
 	RetryAfter time.Duration // for KindThrottled: the wait the service asked for
 }
 
 func (e *Error) Error() string {
-	msg := e.Err.Error()
+	msg := e.Msg
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
 	if e.Fix != "" {
 		msg += "; fix: " + e.Fix
 	}
@@ -90,14 +99,16 @@ func New(kind Kind, err error, fix string) error {
 	return &Error{Kind: kind, Err: err, Fix: fix}
 }
 
-// Classify returns the kind of err: an explicit *Error wins, then context, Entra ID,
-// Key Vault HTTP status and transport failures.
+// Classify returns the kind of err: an explicit *Error wins, then context, Entra ID and
+// IMDS token failures, Key Vault HTTP status, aad-pod-identity (NMI) answers, rendering
+// failures and transport failures. A host name that does not resolve is KindNotFound
+// (retrying will not make it exist); other transport failures are KindUnavailable.
 func Classify(err error) Kind {
 	if err == nil {
 		return KindUnknown
 	}
 	var de *Error
-	if errors.As(err, &de) {
+	if errors.As(err, &de) && de.Kind != KindUnknown {
 		return de.Kind
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -108,11 +119,28 @@ func Classify(err error) Kind {
 	}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
+		if afe.RawResponse != nil && afe.RawResponse.StatusCode == http.StatusTooManyRequests {
+			return KindThrottled
+		}
 		return KindUnauthenticated
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
 		return kindForStatus(re.StatusCode)
+	}
+	if status, ok := nmiStatus(err); ok {
+		return nmiKind(status)
+	}
+	if strings.Contains(err.Error(), nmiMissingValues) {
+		return KindUnauthenticated
+	}
+	var fe *format.Error
+	if errors.As(err, &fe) {
+		return KindInvalid
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return KindNotFound
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

@@ -1,6 +1,18 @@
 package diag
 
-import "time"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/kvcsi/kvcsi/provider/format"
+)
 
 // Context is what is known about a failing object when explaining its error. It holds
 // no secret: token claims only, never the token.
@@ -8,13 +20,31 @@ type Context struct {
 	ObjectType, ObjectName, ObjectVersion string
 	Vault                                 string // vault name
 	VaultURL                              string
-	IdentityMode                          string // "workload identity", "service principal", …
+	IdentityMode                          string // "workload identity", "service principal", … (the Mode* constants)
 	ClientID                              string
 	TenantID                              string
 	// Token holds the claims of the pod's service-account token (workload identity and
 	// identity binding); nil otherwise.
 	Token *TokenClaims
+	// Now is the clock for "the token expired … ago"; nil means time.Now.
+	Now func() time.Time
 }
+
+// Identity modes as Context.IdentityMode spells them (config.IdentityMode.String()).
+const (
+	ModeWorkloadIdentity  = "workload identity"
+	ModeServicePrincipal  = "service principal"
+	ModeVMManagedIdentity = "VM managed identity"
+	ModePodIdentity       = "pod identity"
+	ModeIdentityBinding   = "identity binding"
+)
+
+// Audiences of the service-account tokens (config.WorkloadIdentityAudience, …).
+const (
+	workloadIdentityAudience = "api://AzureADTokenExchange"
+	identityBindingAudience  = "api://AKSIdentityBinding"
+	imdsHost                 = "169.254.169.254"
+)
 
 // TokenClaims are the service-account token's non-secret claims.
 type TokenClaims struct {
@@ -24,14 +54,169 @@ type TokenClaims struct {
 	Expiry   time.Time
 }
 
-// Explain classifies err and attaches the fix the user needs, in one line. It keeps the
-// substrings users grep for and never adds a secret.
+// Explain classifies err and says, in one line, what went wrong for the object and
+// what to change: Entra ID, IMDS and NMI token failures (with the service-account
+// token's issuer and subject when no federated credential matches), Key Vault answers
+// (which identity lacks which permission and the role that grants it; object, version
+// or vault not found; throttling with the wait asked for), unreachable or unknown hosts
+// and deadlines. Multi-line SDK error dumps are condensed to status, error code and
+// message. It keeps the substrings users grep for (AADSTS codes, "nmi response failed
+// with status code:", Key Vault error codes) and never adds a token or a secret.
+//
+// The result is an *Error whose Err is err itself, so errors.Is/As still see the cause.
+// An *Error already in err's chain keeps its kind, fix and wait.
 func Explain(err error, c Context) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := err.(*Error); ok {
-		return err
+	var prior *Error
+	if errors.As(err, &prior) && prior.Msg != "" {
+		return err // already explained
 	}
-	return &Error{Kind: Classify(err), Err: err}
+	x := explain(err, c)
+	if prior != nil {
+		if prior.Kind != KindUnknown {
+			x.Kind = prior.Kind
+		}
+		if prior.Fix != "" {
+			x.Fix = prior.Fix
+		}
+		x.RetryAfter = prior.RetryAfter
+		if prior.Err != nil {
+			// The producer's own words, condensed, naming the vault if they say "Key Vault".
+			x.Msg = oneLine(prior.Err)
+			if rest, ok := strings.CutPrefix(x.Msg, "Key Vault "); ok && c.Vault != "" && !strings.HasPrefix(rest, c.Vault+" ") {
+				x.Msg = "Key Vault " + c.Vault + " " + rest
+			}
+		}
+	}
+	x.Err = err
+	x.Msg = strings.TrimSuffix(clean(x.Msg), ".")
+	x.Fix = strings.TrimSuffix(clean(x.Fix), ".")
+	return x
+}
+
+// explain builds the kind, message and fix for the cause of err.
+func explain(err error, c Context) *Error {
+	var afe *azidentity.AuthenticationFailedError
+	var re *azcore.ResponseError
+	var fe *format.Error
+	switch {
+	case errors.As(err, &afe):
+		a := parseAuth(afe)
+		if c.IdentityMode == ModeVMManagedIdentity || a.host == imdsHost {
+			return explainIMDS(a, c)
+		}
+		return explainEntra(a, c)
+	case errors.As(err, &re):
+		return explainKeyVault(re, c)
+	case isNMI(err):
+		return explainNMI(err, c)
+	case errors.As(err, &fe):
+		msg := err.Error()
+		if fe.Fix != "" {
+			msg = strings.TrimSuffix(msg, " ("+fe.Fix+")")
+		}
+		return &Error{Kind: KindInvalid, Msg: msg, Fix: fe.Fix}
+	}
+	if x := explainContext(err, c); x != nil {
+		return x
+	}
+	if x := explainTransport(err, c); x != nil {
+		return x
+	}
+	if strings.Contains(err.Error(), "challenge resource") {
+		return &Error{Kind: KindInvalid, Msg: oneLine(err),
+			Fix: fmt.Sprintf("check cloudName: vault %s answered with the authentication challenge of another cloud", c.vaultHost())}
+	}
+	if strings.Contains(err.Error(), "ManagedIdentityCredential") {
+		// azidentity reports some IMDS answers (a system-assigned identity that is
+		// not there) as "credential unavailable", with the body in the text.
+		return explainIMDS(parseIMDSText(err), c)
+	}
+	return &Error{Kind: Classify(err), Msg: oneLine(err)}
+}
+
+// who names the identity in a sentence.
+func (c Context) who() string {
+	id := func(s string) string {
+		if c.ClientID == "" {
+			return s
+		}
+		return s + " (client ID " + c.ClientID + ")"
+	}
+	switch c.IdentityMode {
+	case ModeWorkloadIdentity:
+		return id("workload identity")
+	case ModeServicePrincipal:
+		return id("service principal")
+	case ModeVMManagedIdentity:
+		if c.ClientID == "" {
+			return "the node's system-assigned managed identity"
+		}
+		return "the node's user-assigned managed identity (client ID " + c.ClientID + ")"
+	case ModePodIdentity:
+		return "the pod's aad-pod-identity identity"
+	case ModeIdentityBinding:
+		return id("identity binding")
+	}
+	return id("the identity")
+}
+
+func (c Context) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// vaultHost is the vault's DNS name, from VaultURL.
+func (c Context) vaultHost() string {
+	if u, err := url.Parse(c.VaultURL); err == nil && u.Host != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	return c.Vault
+}
+
+// vaultSuffix is the Key Vault DNS suffix the mount resolved from cloudName.
+func (c Context) vaultSuffix() string {
+	h := c.vaultHost()
+	if _, suffix, ok := strings.Cut(h, "."); ok {
+		return suffix
+	}
+	return ""
+}
+
+// object is `secret "db"` (or key, certificate).
+func (c Context) object() string {
+	return typeWord(c.ObjectType) + " " + fmt.Sprintf("%q", c.ObjectName)
+}
+
+func typeWord(objectType string) string {
+	if objectType == "cert" {
+		return "certificate"
+	}
+	return objectType
+}
+
+// audience is the audience of the service-account token the identity mode presents.
+func (c Context) audience() string {
+	if c.IdentityMode == ModeIdentityBinding {
+		return identityBindingAudience
+	}
+	return workloadIdentityAudience
+}
+
+func explainContext(err error, c Context) *Error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		fix := fmt.Sprintf("check that the node reaches %s and Entra ID quickly (network policy, firewall, proxy settings, DNS); kubelet retries the mount", c.vaultHost())
+		if strings.Contains(err.Error(), "free request slot") {
+			fix = "too many requests to this vault are in flight on this node: raise --vault-concurrency, or reduce the objects mounted at once; kubelet retries the mount"
+		}
+		return &Error{Kind: KindDeadline, Msg: "the mount's deadline passed before the object was fetched: " + oneLine(err), Fix: fix}
+	case errors.Is(err, context.Canceled):
+		return &Error{Kind: KindUnavailable, Msg: "the mount was cancelled by the driver before the object was fetched: " + oneLine(err)}
+	}
+	return nil
 }
