@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -100,9 +99,11 @@ func New(kind Kind, err error, fix string) error {
 }
 
 // Classify returns the kind of err: an explicit *Error wins, then context, Entra ID and
-// IMDS token failures, Key Vault HTTP status, aad-pod-identity (NMI) answers, rendering
-// failures and transport failures. A host name that does not resolve is KindNotFound
-// (retrying will not make it exist); other transport failures are KindUnavailable.
+// IMDS token failures, Key Vault HTTP status, rendering failures and transport
+// failures. A host name that does not resolve is KindNotFound (retrying will not make
+// it exist); other transport failures are KindUnavailable. Credential failures that
+// only Explain can read (aad-pod-identity's NMI answers are plain text) stay
+// KindUnknown here, so that callers deciding on retries leave them alone.
 func Classify(err error) Kind {
 	if err == nil {
 		return KindUnknown
@@ -127,12 +128,6 @@ func Classify(err error) Kind {
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
 		return kindForStatus(re.StatusCode)
-	}
-	if status, ok := nmiStatus(err); ok {
-		return nmiKind(status)
-	}
-	if strings.Contains(err.Error(), nmiMissingValues) {
-		return KindUnauthenticated
 	}
 	var fe *format.Error
 	if errors.As(err, &fe) {

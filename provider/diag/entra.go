@@ -198,9 +198,12 @@ func isNMI(err error) bool {
 // explainNMI explains a failed aad-pod-identity (NMI) token request. The NMI text is
 // kept whole: it is the Azure provider's, and users grep for it.
 func explainNMI(err error, c Context) *Error {
-	x := &Error{Kind: Classify(err), Msg: "aad-pod-identity (NMI) gave the pod no token: " + oneLine(err)}
+	x := &Error{Kind: KindUnauthenticated, Msg: "aad-pod-identity (NMI) gave the pod no token: " + oneLine(err)}
 	const deprecated = "; aad-pod-identity is deprecated: consider moving to workload identity"
 	status, ok := nmiStatus(err)
+	if ok {
+		x.Kind = nmiKind(status)
+	}
 	var ne net.Error
 	switch {
 	case ok && status >= 500:

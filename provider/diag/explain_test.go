@@ -257,6 +257,18 @@ func TestExplain(t *testing.T) {
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnavailable,
 			[]string{"status code: 500"}, []string{"NMI pod's logs"}, nil},
+		{"NMI: throttled",
+			func(t *testing.T) error {
+				return errors.New("nmi response failed with status code: 429, response body: slow down")
+			},
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindThrottled,
+			[]string{"status code: 429"}, []string{"throttling"}, nil},
+		{"NMI: no token in the answer",
+			func(t *testing.T) error {
+				return errors.New("nmi did not return expected values in response: token and clientid")
+			},
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnauthenticated,
+			[]string{"nmi did not return expected values in response: token and clientid"}, []string{"NMI answered without a token"}, nil},
 		{"NMI: not listening",
 			func(t *testing.T) error { return fmt.Errorf("nmi request failed: %w", refusedError(t)) },
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnavailable,
@@ -430,18 +442,10 @@ func TestClassify(t *testing.T) {
 		{"kv 503", func(t *testing.T) error {
 			return kvCall(t, "secret", "db", "", 503, nil, kvBody("ServiceUnavailable", "", "later"))
 		}, diag.KindUnavailable},
-		{"nmi 403", func(*testing.T) error {
-			return errors.New("nmi response failed with status code: 403, response body: x")
-		}, diag.KindUnauthenticated},
-		{"nmi 429", func(*testing.T) error {
-			return errors.New("nmi response failed with status code: 429, response body: x")
-		}, diag.KindThrottled},
+		// NMI answers are plain text that only Explain reads (see TestExplain).
 		{"nmi 502", func(*testing.T) error {
 			return errors.New("nmi response failed with status code: 502, response body: x")
-		}, diag.KindUnavailable},
-		{"nmi no token", func(*testing.T) error {
-			return errors.New("nmi did not return expected values in response: token and clientid")
-		}, diag.KindUnauthenticated},
+		}, diag.KindUnknown},
 		{"render", func(*testing.T) error { return &format.Error{Kind: format.KindKey, Object: "k", Reason: "bad"} }, diag.KindInvalid},
 		{"no such host", func(*testing.T) error { return dnsError("nope.vault.azure.net") }, diag.KindNotFound},
 		{"proxy refused", func(t *testing.T) error { return proxyRefusedError(t, "nope.vault.azure.net") }, diag.KindUnavailable},
