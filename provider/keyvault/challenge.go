@@ -36,22 +36,39 @@ type vaultState struct {
 	limit *limiter
 
 	mu        sync.Mutex
-	challenge string    // WWW-Authenticate of the last unauthenticated 401
-	learned   time.Time // when challenge was stored
+	challenge string        // WWW-Authenticate of the last unauthenticated 401
+	learned   time.Time     // when challenge was stored
+	probing   chan struct{} // non-nil while one probe asks Key Vault; closed when it ends
 }
 
-func (s *vaultState) cachedChallenge(now time.Time) string {
+// challengeOrProbe returns the remembered challenge, or a channel to wait on while
+// another request probes Key Vault, or neither: then the caller is the one to probe and
+// must call endProbe. A new vault's first mount fetches objects in parallel; without
+// this each of them would send its own probe.
+func (s *vaultState) challengeOrProbe(now time.Time) (string, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.challenge != "" && now.Sub(s.learned) >= challengeTTL {
 		s.challenge = ""
 	}
-	return s.challenge
+	if s.challenge != "" {
+		return s.challenge, nil
+	}
+	if s.probing != nil {
+		return "", s.probing
+	}
+	s.probing = make(chan struct{})
+	return "", nil
 }
 
-func (s *vaultState) setChallenge(h string, now time.Time) {
+// endProbe ends the caller's probe, remembering h if it is a challenge.
+func (s *vaultState) endProbe(h string, now time.Time) {
 	s.mu.Lock()
-	s.challenge, s.learned = h, now
+	if h != "" {
+		s.challenge, s.learned = h, now
+	}
+	close(s.probing)
+	s.probing = nil
 	s.mu.Unlock()
 }
 
@@ -78,15 +95,8 @@ type challengePolicy struct {
 func (p *challengePolicy) Do(req *policy.Request) (*http.Response, error) {
 	raw := req.Raw()
 	marks, _ := raw.Context().Value(marksKey{}).(*callMarks)
-	probe := raw.Header.Get("Authorization") == ""
-	if probe {
-		if ch := p.state.cachedChallenge(p.now()); ch != "" {
-			p.stats.challengesReused.Add(1)
-			if marks != nil {
-				marks.served = ch
-			}
-			return challengeResponse(raw, ch), nil
-		}
+	if raw.Header.Get("Authorization") == "" {
+		return p.probe(req, marks)
 	}
 	resp, err := req.Next()
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
@@ -96,17 +106,46 @@ func (p *challengePolicy) Do(req *policy.Request) (*http.Response, error) {
 	if !isVaultChallenge(h) {
 		return resp, err
 	}
-	if probe {
-		p.state.setChallenge(h, p.now())
-		p.stats.challengesLearned.Add(1)
-		return resp, err
-	}
 	// Key Vault rejected a token. If it now names another tenant or resource than the
 	// challenge we answered this request's probe with, our copy was stale: keep the new
 	// one and let call retry once (the SDK follows only one challenge per request). If
 	// the challenge is unchanged, the token itself was rejected: nothing to retry.
 	if p.state.replaceChallenge(h, p.now()) && marks != nil && marks.served != "" && marks.served != h {
 		marks.stale = true
+	}
+	return resp, err
+}
+
+// probe answers the SDK's unauthenticated request with the remembered challenge, or
+// sends it to Key Vault (one request per vault at a time) and remembers the answer.
+func (p *challengePolicy) probe(req *policy.Request, marks *callMarks) (*http.Response, error) {
+	raw := req.Raw()
+	for {
+		ch, wait := p.state.challengeOrProbe(p.now())
+		if ch != "" {
+			p.stats.challengesReused.Add(1)
+			if marks != nil {
+				marks.served = ch
+			}
+			return challengeResponse(raw, ch), nil
+		}
+		if wait == nil {
+			break
+		}
+		select {
+		case <-wait:
+		case <-raw.Context().Done():
+			return nil, raw.Context().Err()
+		}
+	}
+	var learned string
+	defer func() { p.state.endProbe(learned, p.now()) }()
+	resp, err := req.Next()
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		if h := resp.Header.Get("WWW-Authenticate"); isVaultChallenge(h) {
+			learned = h
+			p.stats.challengesLearned.Add(1)
+		}
 	}
 	return resp, err
 }

@@ -28,6 +28,7 @@ type fakeVault struct {
 	delay       time.Duration
 	inFlight    int
 	maxInFlight int
+	probeFail   int // the next probeFail probes are throttled (429, retry-after-ms 1)
 }
 
 // reply is one scripted answer: a status with headers (429, 503, ...).
@@ -110,6 +111,11 @@ func (f *fakeVault) RoundTrip(req *http.Request) (*http.Response, error) {
 	authz := req.Header.Get("Authorization")
 	if authz == "" {
 		f.probes[host]++
+		if f.probeFail > 0 {
+			f.probeFail--
+			f.mu.Unlock()
+			return respond(req, http.StatusTooManyRequests, map[string]string{"retry-after-ms": "1"}, `{"error":{"code":"Throttled"}}`), nil
+		}
 		f.mu.Unlock()
 		return respond(req, http.StatusUnauthorized, map[string]string{"WWW-Authenticate": challenge}, `{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer or PoP token."}}`), nil
 	}

@@ -72,6 +72,41 @@ func TestFetchEveryObjectType(t *testing.T) {
 	}
 }
 
+// The first requests to a new vault go out in parallel (a mount's objects); one probe
+// asks Key Vault for the challenge and the others wait for its answer.
+func TestOneChallengeProbePerVault(t *testing.T) {
+	f := newFakeVault()
+	f.delay = 20 * time.Millisecond
+	p := testPool(f, nil)
+	ctx := deadline(t, 10*time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			v, _ := p.Vault(urlA, "key-"+string(rune('a'+i%3)), &fakeCred{name: "c" + string(rune('a'+i%3))})
+			if _, err := v.Secret(ctx, "s", ""); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if probes, authorized := f.counts(hostA); probes != 1 || authorized != 12 {
+		t.Fatalf("probes %d, authorized %d; want 1 and 12", probes, authorized)
+	}
+	// A probe that fails (throttled) lets the next waiter probe.
+	f2 := newFakeVault()
+	p2 := testPool(f2, nil)
+	f2.probeFail = 1
+	v, _ := p2.Vault(urlB, "k", &fakeCred{name: "one"})
+	if _, err := v.Secret(ctx, "s", ""); err != nil {
+		t.Fatal(err)
+	}
+	if probes, _ := f2.counts(hostB); probes != 2 {
+		t.Fatalf("probes %d, want 2 (one throttled, one answered)", probes)
+	}
+}
+
 func TestInvalidVaultURL(t *testing.T) {
 	p := testPool(newFakeVault(), nil)
 	for _, u := range []string{"http://x.vault.azure.net/", "https:///", "::"} {
