@@ -239,6 +239,7 @@ func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
 	pfxVer := v.SetCertificate("web", emulator.CertificateInput{Leaf: f.leaf.Cert, ContentType: emulator.ContentTypePFX, PFX: shuffled})
 	pemVer := v.SetCertificate("web-pem", emulator.CertificateInput{Leaf: f.leaf.Cert, ContentType: emulator.ContentTypePEM, PEM: storedPEM})
 	plainVer := v.SetSecret("plain", "not a certificate", emulator.SecretOptions{ContentType: "text/plain"})
+	appsvcVer := v.SetSecret("appsvc", b64(modern), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
 	now := time.Now()
 	h1 := v.SetCertificate("hist", emulator.CertificateInput{Leaf: f.ecLeaf.Cert, ContentType: emulator.ContentTypePFX, PFX: modern, Created: now.Add(-2 * time.Hour)})
 	h2 := v.SetCertificate("hist", emulator.CertificateInput{Leaf: f.renewedLeaf.Cert, Key: f.renewedLeaf.Key, ContentType: emulator.ContentTypePEM, Created: now.Add(-time.Hour)})
@@ -271,6 +272,14 @@ func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
 		}},
 		{"plain secret: no companions", "objectName: plain\nobjectType: secret", []fileWant{
 			{"plain", "not a certificate", 0o644, "secret/plain", plainVer},
+		}},
+		{"plain PFX secret: no companions", "objectName: appsvc\nobjectType: secret", []fileWant{
+			{"appsvc", b64(modern), 0o644, "secret/appsvc", appsvcVer},
+		}},
+		{"plain PFX secret with convertPFXToPEM: companions", "objectName: appsvc\nobjectType: secret\nconvertPFXToPEM: true", []fileWant{
+			{"appsvc.crt", certsPEM(f.ecLeaf, f.ecInter), 0o644, "secret/appsvc", appsvcVer},
+			{"appsvc.key", keyPEM(t, f.ecLeaf.Key), 0o644, "secret/appsvc", appsvcVer},
+			{"appsvc", keyPEM(t, f.ecLeaf.Key) + certsPEM(f.ecLeaf, f.ecInter), 0o644, "secret/appsvc", appsvcVer},
 		}},
 		{"objectType cert: no companions", "objectName: web\nobjectType: cert", []fileWant{
 			{"web", certsPEM(f.leaf), 0o644, "cert/web", pfxVer},

@@ -16,6 +16,8 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -322,6 +324,7 @@ func TestFormats(t *testing.T) {
 		name string
 		run  func(*testing.T, *harness.Harness)
 	}{
+		{"plain-secrets", formatsPlainSecrets},
 		{"keys", formatsKeys},
 		{"certs", formatsCerts},
 		{"cert-secrets", formatsCertSecrets},
@@ -333,6 +336,54 @@ func TestFormats(t *testing.T) {
 		{"malformed-responses", formatsMalformed},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, h) })
+	}
+}
+
+// formatsPlainSecrets: the "secret (plain)" row — objectFormat pem or pfx has no effect,
+// objectEncoding utf-8/base64/hex decodes the stored text; the content type does not make
+// a secret without kid a certificate.
+func formatsPlainSecrets(t *testing.T, h *harness.Harness) {
+	f := fx(t)
+	v := h.Vault
+	raw := []byte{0x00, 0x01, 0xfe, 0xff, '\n', 'k', 'v'}
+	b64Text := base64.StdEncoding.EncodeToString(raw)
+	text := v.SetSecret("plain-text", "line 1\nline 2 ✓", emulator.SecretOptions{ContentType: "text/plain"})
+	b64Ver := v.SetSecret("plain-b64", b64Text[:4]+"\r\n"+b64Text[4:], emulator.SecretOptions{})
+	hexVer := v.SetSecret("plain-hex", strings.ToUpper(hex.EncodeToString(raw)), emulator.SecretOptions{})
+	// PEM text and a PFX in plain secrets (no kid): written as stored.
+	pemText := keyPEM(t, f.ecLeaf.Key) + certsPEM(f.ecRoot, f.ecLeaf)
+	pemVer := v.SetSecret("plain-pem", pemText, emulator.SecretOptions{ContentType: emulator.ContentTypePEM})
+	v.SetSecret("plain-bad-b64", "not base64!", emulator.SecretOptions{})
+	v.SetSecret("plain-bad-hex", "abc", emulator.SecretOptions{})
+
+	for _, format := range []string{"", "pem", "pfx", "PFX"} {
+		field := ""
+		if format != "" {
+			field = "\nobjectFormat: " + format
+		}
+		for _, c := range []struct {
+			name, obj string
+			want      fileWant
+		}{
+			{"utf-8 default", "objectName: plain-text\nobjectType: secret", fileWant{"plain-text", "line 1\nline 2 ✓", 0o644, "secret/plain-text", text}},
+			{"utf-8", "objectName: plain-text\nobjectType: secret\nobjectEncoding: utf-8", fileWant{"plain-text", "line 1\nline 2 ✓", 0o644, "secret/plain-text", text}},
+			{"base64, line breaks ignored", "objectName: plain-b64\nobjectType: secret\nobjectEncoding: base64\nfilePermission: \"0600\"", fileWant{"plain-b64", string(raw), 0o600, "secret/plain-b64", b64Ver}},
+			{"hex, upper case", "objectName: plain-hex\nobjectType: secret\nobjectEncoding: Hex\nobjectAlias: bin/blob", fileWant{"bin/blob", string(raw), 0o644, "secret/plain-hex", hexVer}},
+			{"PEM text without kid: as stored", "objectName: plain-pem\nobjectType: secret", fileWant{"plain-pem", pemText, 0o644, "secret/plain-pem", pemVer}},
+		} {
+			t.Run("objectFormat "+format+"/"+c.name, func(t *testing.T) {
+				checkFiles(t, wiMount(t, h, c.obj+field), []fileWant{c.want})
+			})
+		}
+	}
+	for _, c := range []struct{ name, obj string }{
+		{"plain-bad-b64", "objectName: plain-bad-b64\nobjectType: secret\nobjectEncoding: base64"},
+		{"plain-bad-hex", "objectName: plain-bad-hex\nobjectType: secret\nobjectEncoding: hex"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := wiMountErr(t, h, c.obj)
+			wantFailure(t, st, anyFailure, []string{"objectName:" + c.name + ",", "objectEncoding"}, "not base64", "abc")
+		})
 	}
 }
 
