@@ -86,6 +86,16 @@ func explainEntra(a aadError, c Context) *Error {
 	case a.code == aadUnauthorizedForResource:
 		x.Kind = KindPermissionDenied
 		x.Fix = fmt.Sprintf("the service principal of client ID %s is disabled in tenant %s: enable it", c.ClientID, tenant)
+	case a.status == 0 && c.IdentityMode == ModeIdentityBinding:
+		// Identity binding talks only to the cluster's token proxy: it could not be
+		// set up, reached or trusted.
+		x.Kind = KindUnavailable
+		x.Fix = "the provider could not reach or trust the cluster's identity-binding token proxy: check --token-proxy-url (default https://kubernetes.default.svc.cluster.local), --sni-name (empty = computed from the API server certificate) and the cluster CA the provider trusts (the service account's ca.crt)"
+		if isTLSTrust(a.text) {
+			x.Kind = KindUnauthenticated
+		}
+	case a.status == 0 && isTLSTrust(a.text):
+		x.Fix = "the node does not trust the certificate presented for Entra ID: a TLS-inspecting proxy's CA must be in the provider's trust store (SSL_CERT_FILE or the image's CA bundle)"
 	case a.status == 0:
 		// No answer at all: the token request did not get through.
 		x.Kind = KindUnavailable
@@ -224,4 +234,10 @@ func explainNMI(err error, c Context) *Error {
 		x.Fix = "NMI answered without a token or client ID: check aad-pod-identity's NMI on this node" + deprecated
 	}
 	return x
+}
+
+// isTLSTrust says whether a message is about a server certificate that did not verify:
+// a configuration problem (trust store, proxy, server name), not a transient one.
+func isTLSTrust(s string) bool {
+	return strings.Contains(s, "x509:") || strings.Contains(s, "failed to verify certificate")
 }

@@ -64,8 +64,9 @@ func explainTransport(err error, c Context) *Error {
 		if ne != nil && ne.Timeout() {
 			x.Kind = KindDeadline
 		}
-		if strings.Contains(x.Msg, "x509:") || strings.Contains(x.Msg, "tls:") {
-			x.Msg = fmt.Sprintf("TLS with %s failed: %s", host, oneLine(err))
+		if isTLSTrust(x.Msg) {
+			x.Kind = KindUnauthenticated
+			x.Msg = fmt.Sprintf("the certificate of %s did not verify: %s", host, oneLine(err))
 			x.Fix = fmt.Sprintf("the node does not trust the certificate presented for %s: a TLS-inspecting proxy's CA must be in the provider's trust store (SSL_CERT_FILE or the image's CA bundle)", host)
 		}
 		return x
