@@ -351,7 +351,11 @@ func readFiles(target string) (map[string]string, error) {
 		}
 		if fi.IsDir() {
 			if d.Type()&fs.ModeSymlink != 0 {
-				sub, err := readFiles(p)
+				real, err := filepath.EvalSymlinks(p)
+				if err != nil {
+					return err
+				}
+				sub, err := readFiles(real)
 				if err != nil {
 					return err
 				}
