@@ -246,6 +246,10 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		if !isSecret {
 			return Object{}, secretOnly(FieldSplitCertAndKey)
 		}
+		if obj.CertPart != CertPartFull {
+			return Object{}, invalid(FieldSplitCertAndKey, "splitCertAndKey cannot be combined with certificatePart "+string(obj.CertPart),
+				"use one of them: splitCertAndKey writes the full output with .crt and .key files, certificatePart one part")
+		}
 		obj.SplitCertAndKey = true
 	}
 	if o.ConvertPFXToPEM {
