@@ -77,6 +77,11 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 			{"parts-pem", storedPEM, 0o644, "secret/parts-pem", pemVer},
 			{"parts-web", key + ordered, 0o644, "secret/parts-web", pfxVer},
 		}},
+		{"certificatePart full with splitCertAndKey", []string{"objectName: parts-web\nobjectType: secret\ncertificatePart: full\nsplitCertAndKey: true"}, []fileWant{
+			{"parts-web.crt", ordered, 0o644, "secret/parts-web", pfxVer},
+			{"parts-web.key", key, 0o644, "secret/parts-web", pfxVer},
+			{"parts-web", key + ordered, 0o644, "secret/parts-web", pfxVer},
+		}},
 		{"splitCertAndKey false", []string{"objectName: parts-web\nobjectType: secret\nsplitCertAndKey: false"}, []fileWant{
 			{"parts-web", key + ordered, 0o644, "secret/parts-web", pfxVer},
 		}},
@@ -122,6 +127,10 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 			codes.InvalidArgument, []string{"objectName:parts-web,", "certificatePart only supported for objectType: secret"}},
 		{"splitCertAndKey on a key object", "objectName: parts-web\nobjectType: key\nsplitCertAndKey: true",
 			codes.InvalidArgument, []string{"objectName:parts-web,", "splitCertAndKey only supported for objectType: secret"}},
+		{"certificatePart chain with splitCertAndKey", "objectName: parts-web\nobjectType: secret\ncertificatePart: chain\nsplitCertAndKey: true",
+			codes.InvalidArgument, []string{"objectName:parts-web,", "certificatePart", "splitCertAndKey"}},
+		{"certificatePart key with splitCertAndKey", "objectName: parts-web\nobjectType: secret\ncertificatePart: key\nsplitCertAndKey: true",
+			codes.InvalidArgument, []string{"objectName:parts-web,", "certificatePart", "splitCertAndKey"}},
 		{"splitCertAndKey quoted", "objectName: parts-web\nobjectType: secret\nsplitCertAndKey: \"maybe\"",
 			codes.InvalidArgument, []string{"splitCertAndKey"}},
 		{"split companion collides with another file", "objectName: parts-web\nobjectType: secret\nsplitCertAndKey: true\nobjectAlias: tls",
@@ -132,8 +141,12 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 			if c.name == "split companion collides with another file" {
 				objs = append(objs, "objectName: parts-plain\nobjectType: secret\nobjectAlias: tls.key")
 			}
+			before := h.Emu.Counts().KeyVaultRequests
 			st := wiMountErr(t, h, objs...)
 			wantFailure(t, st, c.code, c.contains, "BEGIN", "just text")
+			if n := h.Emu.Counts().KeyVaultRequests - before; c.code == codes.InvalidArgument && n != 0 {
+				t.Errorf("a configuration error made %d Key Vault requests: it must be rejected before any", n)
+			}
 		})
 	}
 }
