@@ -189,7 +189,15 @@ func (sc *scenario) cleanup() {
 					if v.CSI != nil {
 						target := sc.drv.kubelet.TargetPath(string(p.UID), v.Name)
 						if _, err := os.Stat(target); err == nil {
-							if err := sc.drv.kubelet.Unpublish(ctx, string(p.UID), v.Name); err != nil {
+							// kubelet retries a failed teardown; so do we.
+							var err error
+							for i := 0; i < 3; i++ {
+								if err = sc.drv.kubelet.Unpublish(ctx, string(p.UID), v.Name); err == nil {
+									break
+								}
+								time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
+							}
+							if err != nil {
 								sc.t.Logf("cleanup: unpublish %s/%s: %v", p.Name, v.Name, err)
 							}
 						}
