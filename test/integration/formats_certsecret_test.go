@@ -40,12 +40,12 @@ func buildPFX(t *testing.T, enc pki.PFXEncoding, key crypto.Signer, certs ...*pk
 	return pfx
 }
 
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+func b64Text(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // formatsCertSecrets covers every objectFormat × objectEncoding cell for the two
 // certificate content types, with the provider's defaults (--construct-pem-chain on).
 func formatsCertSecrets(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 
 	// application/x-pem-file, stored out of order: never reordered, whatever the flags.
@@ -95,9 +95,9 @@ func formatsCertSecrets(t *testing.T, h *harness.Harness) {
 
 		// secret (cert, PFX) objectFormat pfx: the stored base64 text, or the binary.
 		{"pfx content/objectFormat pfx", "objectName: web-pfx\nobjectType: secret\nobjectFormat: pfx",
-			fileWant{"web-pfx", b64(legacy), 0o644, "secret/web-pfx", legacyVer}, false},
+			fileWant{"web-pfx", b64Text(legacy), 0o644, "secret/web-pfx", legacyVer}, false},
 		{"pfx content/objectFormat pfx, utf-8", "objectName: web-pfx\nobjectType: secret\nobjectFormat: pfx\nobjectEncoding: utf-8",
-			fileWant{"web-pfx", b64(legacy), 0o644, "secret/web-pfx", legacyVer}, false},
+			fileWant{"web-pfx", b64Text(legacy), 0o644, "secret/web-pfx", legacyVer}, false},
 		{"pfx content/objectFormat PFX, base64: binary", "objectName: web-pfx\nobjectType: secret\nobjectFormat: PFX\nobjectEncoding: base64\nobjectAlias: web.pfx",
 			fileWant{"web.pfx", string(legacy), 0o644, "secret/web-pfx", legacyVer}, false},
 
@@ -105,7 +105,7 @@ func formatsCertSecrets(t *testing.T, h *harness.Harness) {
 		{"modern pfx/default", "objectName: ec-modern\nobjectType: secret",
 			fileWant{"ec-modern", modernPEM, 0o644, "secret/ec-modern", modernVer}, true},
 		{"modern pfx/objectFormat pfx", "objectName: ec-modern\nobjectType: secret\nobjectFormat: pfx",
-			fileWant{"ec-modern", b64(modern), 0o644, "secret/ec-modern", modernVer}, false},
+			fileWant{"ec-modern", b64Text(modern), 0o644, "secret/ec-modern", modernVer}, false},
 		{"modern pfx/objectFormat pfx, base64: binary", "objectName: ec-modern\nobjectType: secret\nobjectFormat: pfx\nobjectEncoding: base64",
 			fileWant{"ec-modern", string(modern), 0o644, "secret/ec-modern", modernVer}, false},
 		{"legacy rc2 pfx/default", "objectName: ec-rc2\nobjectType: secret",
@@ -132,7 +132,7 @@ func formatsCertSecrets(t *testing.T, h *harness.Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			st := wiMountErr(t, h, c.obj)
 			wantFailure(t, st, anyFailure, []string{"objectType:secret, objectName:" + c.objName + ",", "objectEncoding"},
-				"BEGIN", "PRIVATE KEY", b64(legacy)[:40])
+				"BEGIN", "PRIVATE KEY", b64Text(legacy)[:40])
 		})
 	}
 
@@ -177,7 +177,7 @@ func TestFormatsFlags(t *testing.T) {
 // its fallback to the stored order when the chain is incomplete, and the stored order
 // with the flag off. The PEM content type is never reordered.
 func formatsPEMChain(t *testing.T, h *harness.Harness, construct bool) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	key := keyPEM(t, f.leaf.Key)
 	shuffled := buildPFX(t, pki.PFXLegacy, f.leaf.Key, f.inter2, f.root, f.leaf, f.inter1)
@@ -225,7 +225,7 @@ func formatsPEMChain(t *testing.T, h *harness.Harness, construct bool) {
 // <file>.key before <file>, same Id, version and mode, for both content types; PFX
 // output gets no empty companions (upstream #1277), plain secrets none at all.
 func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	key := keyPEM(t, f.leaf.Key)
 	shuffled := buildPFX(t, pki.PFXLegacy, f.leaf.Key, f.inter2, f.root, f.leaf, f.inter1)
@@ -239,7 +239,7 @@ func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
 	pfxVer := v.SetCertificate("web", emulator.CertificateInput{Leaf: f.leaf.Cert, ContentType: emulator.ContentTypePFX, PFX: shuffled})
 	pemVer := v.SetCertificate("web-pem", emulator.CertificateInput{Leaf: f.leaf.Cert, ContentType: emulator.ContentTypePEM, PEM: storedPEM})
 	plainVer := v.SetSecret("plain", "not a certificate", emulator.SecretOptions{ContentType: "text/plain"})
-	appsvcVer := v.SetSecret("appsvc", b64(modern), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
+	appsvcVer := v.SetSecret("appsvc", b64Text(modern), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
 	now := time.Now()
 	h1 := v.SetCertificate("hist", emulator.CertificateInput{Leaf: f.ecLeaf.Cert, ContentType: emulator.ContentTypePFX, PFX: modern, Created: now.Add(-2 * time.Hour)})
 	h2 := v.SetCertificate("hist", emulator.CertificateInput{Leaf: f.renewedLeaf.Cert, Key: f.renewedLeaf.Key, ContentType: emulator.ContentTypePEM, Created: now.Add(-time.Hour)})
@@ -265,7 +265,7 @@ func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
 			{"web-pem", storedPEM, 0o644, "secret/web-pem", pemVer},
 		}},
 		{"objectFormat pfx: no empty companions", "objectName: web\nobjectType: secret\nobjectFormat: pfx", []fileWant{
-			{"web", b64(shuffled), 0o644, "secret/web", pfxVer},
+			{"web", b64Text(shuffled), 0o644, "secret/web", pfxVer},
 		}},
 		{"objectFormat pfx, base64: no empty companions", "objectName: web\nobjectType: secret\nobjectFormat: pfx\nobjectEncoding: base64", []fileWant{
 			{"web", string(shuffled), 0o644, "secret/web", pfxVer},
@@ -274,7 +274,7 @@ func formatsSeparateFiles(t *testing.T, h *harness.Harness, construct bool) {
 			{"plain", "not a certificate", 0o644, "secret/plain", plainVer},
 		}},
 		{"plain PFX secret: no companions", "objectName: appsvc\nobjectType: secret", []fileWant{
-			{"appsvc", b64(modern), 0o644, "secret/appsvc", appsvcVer},
+			{"appsvc", b64Text(modern), 0o644, "secret/appsvc", appsvcVer},
 		}},
 		{"plain PFX secret with convertPFXToPEM: companions", "objectName: appsvc\nobjectType: secret\nconvertPFXToPEM: true", []fileWant{
 			{"appsvc.crt", certsPEM(f.ecLeaf, f.ecInter), 0o644, "secret/appsvc", appsvcVer},

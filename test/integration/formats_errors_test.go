@@ -15,7 +15,7 @@ import (
 )
 
 func formatsMalformed(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	const ver = "0123456789abcdef0123456789abcdef"
 	base := strings.TrimSuffix(v.URL(), "/")

@@ -40,7 +40,7 @@ type exampleSPC struct {
 }
 
 func TestFormatsExamples(t *testing.T) {
-	f := fx(t)
+	f := pkiFx(t)
 	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +64,11 @@ func TestFormatsExamples(t *testing.T) {
 	pw2 := v.SetSecret("db-password", "correct-horse-battery-staple-v2", emulator.SecretOptions{Created: now})
 	token := []byte("binary\x00token\x01")
 	tokenVer := v.SetSecret("api-token", base64.StdEncoding.EncodeToString(token), emulator.SecretOptions{})
-	signingVer := v.SetKey("signing-key", jwk(t, f.p256.Public(), ""), emulator.KeyOptions{})
+	signingVer := v.SetKey("signing-key", jwkOf(t, f.p256.Public(), ""), emulator.KeyOptions{})
 	webPFX := buildPFX(t, pki.PFXModern, f.leaf.Key, f.leaf, f.root, f.inter1, f.inter2)
 	webVer := v.SetCertificate("web-tls", emulator.CertificateInput{Leaf: f.leaf.Cert, ContentType: emulator.ContentTypePFX, PFX: webPFX})
 	appsvcPFX := buildPFX(t, pki.PFXLegacy, f.ecLeaf.Key, f.ecLeaf, f.ecInter)
-	appsvcVer := v.SetSecret("appsvc-cert", b64(appsvcPFX), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
+	appsvcVer := v.SetSecret("appsvc-cert", b64Text(appsvcPFX), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
 	dbConfig := `{"host":"db.internal","port":5432,"user":"app","password":"s3cr3t","options":{"sslmode":"require","pool":10},` +
 		`"connection-strings":{"primary":"host=db.internal user=app","replica":"host=db-ro.internal user=app"}}`
 	dbConfigVer := v.SetSecret("db-config", dbConfig, emulator.SecretOptions{ContentType: "application/json"})

@@ -6,6 +6,7 @@ package integration
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,7 +19,7 @@ import (
 // formatsCertificateParts: certificatePart full|chain|key and per-object
 // splitCertAndKey, with the provider's defaults (no global split flag).
 func formatsCertificateParts(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	key := keyPEM(t, f.leaf.Key)
 	ordered := certsPEM(f.leaf, f.inter1, f.inter2, f.root)
@@ -86,7 +87,7 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 			{"parts-web", key + ordered, 0o644, "secret/parts-web", pfxVer},
 		}},
 		{"splitCertAndKey with objectFormat pfx: only the PFX", []string{"objectName: parts-web\nobjectType: secret\nsplitCertAndKey: true\nobjectFormat: pfx"}, []fileWant{
-			{"parts-web", b64(pfx), 0o644, "secret/parts-web", pfxVer},
+			{"parts-web", b64Text(pfx), 0o644, "secret/parts-web", pfxVer},
 		}},
 		{"splitCertAndKey with objectVersionHistory", []string{"objectName: parts-web\nobjectType: secret\nsplitCertAndKey: true\nobjectVersionHistory: 3"}, []fileWant{
 			{"parts-web/0.crt", ordered, 0o644, "secret/parts-web/0", pfxVer},
@@ -144,9 +145,7 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 			before := h.Emu.Counts().KeyVaultRequests
 			st := wiMountErr(t, h, objs...)
 			wantFailure(t, st, c.code, c.contains, "BEGIN", "just text")
-			if n := h.Emu.Counts().KeyVaultRequests - before; c.code == codes.InvalidArgument && n != 0 {
-				t.Errorf("a configuration error made %d Key Vault requests: it must be rejected before any", n)
-			}
+			checkNoFetch(t, h, c.code, before)
 		})
 	}
 }
@@ -155,15 +154,15 @@ func formatsCertificateParts(t *testing.T, h *harness.Harness) {
 // application/x-pkcs12, no kid, e.g. App Service certificates). Without it, the base64
 // text as the Azure provider writes it (#273).
 func formatsConvertPFX(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	legacy := buildPFX(t, pki.PFXLegacy, f.ecLeaf.Key, f.ecLeaf, f.ecRoot, f.ecInter)
 	modern := buildPFX(t, pki.PFXModern, f.leaf.Key, f.leaf, f.inter2, f.root, f.inter1)
-	appsvc := v.SetSecret("appsvc-cert", b64(legacy), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
-	modernVer := v.SetSecret("appsvc-modern", b64(modern), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
+	appsvc := v.SetSecret("appsvc-cert", b64Text(legacy), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
+	modernVer := v.SetSecret("appsvc-modern", b64Text(modern), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
 	v.SetSecret("not-pfx", "plain text", emulator.SecretOptions{ContentType: "text/plain"})
-	v.SetSecret("no-content-type", b64(legacy), emulator.SecretOptions{})
-	v.SetSecret("garbage-pfx", b64([]byte("this is not a PKCS#12 file")), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
+	v.SetSecret("no-content-type", b64Text(legacy), emulator.SecretOptions{})
+	v.SetSecret("garbage-pfx", b64Text([]byte("this is not a PKCS#12 file")), emulator.SecretOptions{ContentType: emulator.ContentTypePFX})
 	ecKey := keyPEM(t, f.ecLeaf.Key)
 	ecPEM := ecKey + certsPEM(f.ecLeaf, f.ecInter, f.ecRoot)
 	rsaPEM := keyPEM(t, f.leaf.Key) + certsPEM(f.leaf, f.inter1, f.inter2, f.root)
@@ -175,10 +174,10 @@ func formatsConvertPFX(t *testing.T, h *harness.Harness) {
 		pair bool
 	}{
 		{"without convertPFXToPEM: base64 text, as upstream", []string{"objectName: appsvc-cert\nobjectType: secret"}, []fileWant{
-			{"appsvc-cert", b64(legacy), 0o644, "secret/appsvc-cert", appsvc},
+			{"appsvc-cert", b64Text(legacy), 0o644, "secret/appsvc-cert", appsvc},
 		}, false},
 		{"without convertPFXToPEM, objectFormat pem is ignored", []string{"objectName: appsvc-cert\nobjectType: secret\nobjectFormat: pem"}, []fileWant{
-			{"appsvc-cert", b64(legacy), 0o644, "secret/appsvc-cert", appsvc},
+			{"appsvc-cert", b64Text(legacy), 0o644, "secret/appsvc-cert", appsvc},
 		}, false},
 		{"without convertPFXToPEM, base64: the PFX binary", []string{"objectName: appsvc-cert\nobjectType: secret\nobjectEncoding: base64"}, []fileWant{
 			{"appsvc-cert", string(legacy), 0o644, "secret/appsvc-cert", appsvc},
@@ -201,7 +200,7 @@ func formatsConvertPFX(t *testing.T, h *harness.Harness) {
 			{"appsvc-modern", certsPEM(f.leaf, f.inter1, f.inter2, f.root), 0o644, "secret/appsvc-modern", modernVer},
 		}, false},
 		{"convertPFXToPEM false", []string{"objectName: appsvc-cert\nobjectType: secret\nconvertPFXToPEM: false"}, []fileWant{
-			{"appsvc-cert", b64(legacy), 0o644, "secret/appsvc-cert", appsvc},
+			{"appsvc-cert", b64Text(legacy), 0o644, "secret/appsvc-cert", appsvc},
 		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -230,8 +229,10 @@ func formatsConvertPFX(t *testing.T, h *harness.Harness) {
 			codes.InvalidArgument, []string{"objectName:appsvc-cert,", "convertPFXToPEM only supported for objectType: secret"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			before := h.Emu.Counts().KeyVaultRequests
 			st := wiMountErr(t, h, c.obj)
-			wantFailure(t, st, c.code, c.contains, b64(legacy)[:32], "this is not", "plain text")
+			wantFailure(t, st, c.code, c.contains, b64Text(legacy)[:32], "this is not", "plain text")
+			checkNoFetch(t, h, c.code, before)
 		})
 	}
 }
@@ -243,7 +244,7 @@ func formatsJMESPath(t *testing.T, h *harness.Harness) {
 	doc := `{"user":"app","password":"p@ss\"w0rd\n","port":5432,"ratio":0.25,"tls":true,"empty":"",` +
 		`"db":{"host":"db.internal","replicas":["r1","r2"],"opts":{"z":1,"a":"<x&y>"}},"my-key":"dashed","nothing":null}`
 	ver := v.SetSecret("db-config", doc, emulator.SecretOptions{ContentType: "application/json"})
-	encVer := v.SetSecret("db-config-b64", b64([]byte(doc)), emulator.SecretOptions{})
+	encVer := v.SetSecret("db-config-b64", b64Text([]byte(doc)), emulator.SecretOptions{})
 	v.SetSecret("not-json", "user=app", emulator.SecretOptions{})
 
 	t.Run("extractions", func(t *testing.T) {
@@ -328,9 +329,11 @@ jmesPath:
 			codes.InvalidArgument, []string{"objectName:db-config,", "objectVersionHistory"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			before := h.Emu.Counts().KeyVaultRequests
 			st := wiMountErr(t, h, c.obj)
 			// No value of the secret may appear in the message.
 			wantFailure(t, st, c.code, c.contains, "p@ss", "db.internal", "5432", "user=app")
+			checkNoFetch(t, h, c.code, before)
 		})
 	}
 }
@@ -339,7 +342,7 @@ jmesPath:
 // with the same identity; an identity granted on only one vault fails on the other with
 // a 403 that names the object and the vault.
 func formatsMultiVault(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	const platform, restricted = "kvcsi-platform", "kvcsi-restricted"
 	p := h.Emu.Vault(platform)
 	p.SetTenant(harness.Tenant)
@@ -352,7 +355,7 @@ func formatsMultiVault(t *testing.T, h *harness.Harness) {
 
 	appVer := h.Vault.SetSecret("shared-name", "from the app vault", emulator.SecretOptions{})
 	platVer := p.SetSecret("shared-name", "from the platform vault", emulator.SecretOptions{})
-	keyVer := p.SetKey("platform-key", jwk(t, f.p256.Public(), ""), emulator.KeyOptions{})
+	keyVer := p.SetKey("platform-key", jwkOf(t, f.p256.Public(), ""), emulator.KeyOptions{})
 	certVer := p.SetCertificate("platform-tls", emulator.CertificateInput{Leaf: f.ecLeaf.Cert, Chain: chainDERs(f.ecInter, f.ecRoot), Key: f.ecLeaf.Key, ContentType: emulator.ContentTypePFX})
 	restrictedVer := r.SetSecret("restricted-secret", "only for workload identity", emulator.SecretOptions{})
 
@@ -399,6 +402,17 @@ func formatsMultiVault(t *testing.T, h *harness.Harness) {
 			}
 		}
 	})
+	t.Run("objectVersionHistory in another vault", func(t *testing.T) {
+		now := time.Now()
+		old := p.SetSecret("platform-rotating", "old", emulator.SecretOptions{Created: now.Add(-time.Hour)})
+		cur := p.SetSecret("platform-rotating", "current", emulator.SecretOptions{Created: now})
+		h.Vault.SetSecret("platform-rotating", "same name, app vault", emulator.SecretOptions{})
+		resp := wiMount(t, h, "objectName: platform-rotating\nobjectType: secret\nkeyvaultName: "+platform+"\nobjectVersionHistory: 3")
+		checkFiles(t, resp, []fileWant{
+			{"platform-rotating/0", "current", 0o644, "secret/platform-rotating/0", cur},
+			{"platform-rotating/1", "old", 0o644, "secret/platform-rotating/1", old},
+		})
+	})
 	t.Run("unknown vault", func(t *testing.T) {
 		st := wiMountErr(t, h, "objectName: x\nobjectType: secret\nkeyvaultName: kvcsi-nowhere")
 		wantFailure(t, st, anyFailure, []string{"objectName:x,", "kvcsi-nowhere"})
@@ -407,4 +421,13 @@ func formatsMultiVault(t *testing.T, h *harness.Harness) {
 		st := wiMountErr(t, h, "objectName: x\nobjectType: secret\nkeyvaultName: https://kvcsi-platform.vault.azure.net/")
 		wantFailure(t, st, codes.InvalidArgument, []string{"objectName:x,", "keyvaultName"})
 	})
+}
+
+// checkNoFetch: a configuration error (InvalidArgument in these tables) is found before
+// any Key Vault request; before is the emulator's request count ahead of the mount.
+func checkNoFetch(t *testing.T, h *harness.Harness, code codes.Code, before int) {
+	t.Helper()
+	if n := h.Emu.Counts().KeyVaultRequests - before; code == codes.InvalidArgument && n != 0 {
+		t.Errorf("a configuration error made %d Key Vault requests: it must be rejected before any", n)
+	}
 }

@@ -7,7 +7,7 @@ package integration
 // of provider/format and of the PEM/PFX builders the emulator uses: crypto/x509 and
 // encoding/pem only. docs/formats.md lists which test covers which combination.
 //
-// This file holds the shared fixtures and helpers, and the key and cert object types.
+// This file holds the shared formatsFixtures and helpers, and the key and cert object types.
 
 import (
 	"bytes"
@@ -37,31 +37,31 @@ import (
 	"github.com/kvcsi/kvcsi/test/pki"
 )
 
-// fixtures are generated once per test binary: RSA key generation dominates otherwise.
-type fixtures struct {
+// formatsFixtures are generated once per test binary: RSA key generation dominates otherwise.
+type formatsFixtures struct {
 	rsaKey, rsaHSMKey       *rsa.PrivateKey   // objectType key, RSA and RSA-HSM
 	p256, p384, p521        *ecdsa.PrivateKey // objectType key, EC and EC-HSM
 	root, inter2, inter1    *pki.Cert         // EC CAs: root → inter2 → inter1 → leaf
 	leaf                    *pki.Cert         // RSA leaf issued by inter1
 	ecRoot, ecInter, ecLeaf *pki.Cert         // a second, all-EC (P-384) chain
 	renewedLeaf             *pki.Cert         // a second leaf from ecInter (certificate versions)
-	looseLeaf               *pki.Cert         // a self-issued leaf without AKI/SKI, no chain
+	looseLeaf               *pki.Cert         // self-signed, without an authority key ID; no chain
 	fixErr                  error
 }
 
 var (
-	fixOnce sync.Once
-	fix     fixtures
+	formatsFxOnce sync.Once
+	formatsFx     formatsFixtures
 )
 
-// fx returns the shared keys and chains.
-func fx(t *testing.T) *fixtures {
+// pkiFx returns the shared keys and chains.
+func pkiFx(t *testing.T) *formatsFixtures {
 	t.Helper()
-	fixOnce.Do(func() {
-		f := &fix
+	formatsFxOnce.Do(func() {
+		f := &formatsFx
 		defer func() {
 			if r := recover(); r != nil {
-				f.fixErr = fmt.Errorf("generating fixtures: %v", r)
+				f.fixErr = fmt.Errorf("generating formatsFixtures: %v", r)
 			}
 		}()
 		f.rsaKey = pki.MustKey(pki.RSA2048).(*rsa.PrivateKey)
@@ -86,10 +86,10 @@ func fx(t *testing.T) *fixtures {
 		f.renewedLeaf = must(f.ecInter.Issue(pki.Options{CommonName: "ec.formats.test", DNSNames: []string{"ec.formats.test"}, KeyType: pki.P256}))
 		f.looseLeaf = must(pki.NewCA("loose.formats.test", pki.Options{KeyType: pki.P256, NoKeyIDs: true}))
 	})
-	if fix.fixErr != nil {
-		t.Fatal(fix.fixErr)
+	if formatsFx.fixErr != nil {
+		t.Fatal(formatsFx.fixErr)
 	}
-	return &fix
+	return &formatsFx
 }
 
 // chainDERs is the DER of certificates, in the given order (CertificateInput.Chain).
@@ -160,7 +160,7 @@ func checkFiles(t *testing.T, resp *v1alpha1.MountResponse, want []fileWant) {
 			t.Errorf("file %d: path %q, want %q", i, f.Path, w.path)
 		}
 		if !bytes.Equal(f.Contents, []byte(w.contents)) {
-			t.Errorf("file %d (%s): contents differ\n got: %s\nwant: %s", i, w.path, preview(f.Contents), preview([]byte(w.contents)))
+			t.Errorf("file %d (%s): contents differ\n got: %s\nwant: %s", i, w.path, previewBytes(f.Contents), previewBytes([]byte(w.contents)))
 		}
 		if fs.FileMode(f.Mode) != w.mode {
 			t.Errorf("file %d (%s): mode %#o, want %#o", i, w.path, f.Mode, w.mode)
@@ -175,7 +175,7 @@ func checkFiles(t *testing.T, resp *v1alpha1.MountResponse, want []fileWant) {
 }
 
 // preview shortens contents for failure messages.
-func preview(b []byte) string {
+func previewBytes(b []byte) string {
 	s := fmt.Sprintf("%q", b)
 	if len(s) > 400 {
 		s = s[:200] + " … " + s[len(s)-150:]
@@ -302,7 +302,7 @@ func withFlags(constructChain, separateFiles bool) harness.Options {
 }
 
 // jwk is the emulator JWK of a public key with kty overridden (RSA-HSM, EC-HSM).
-func jwk(t *testing.T, pub crypto.PublicKey, kty string) emulator.JWK {
+func jwkOf(t *testing.T, pub crypto.PublicKey, kty string) emulator.JWK {
 	t.Helper()
 	j, err := emulator.JWKFromPublicKey(pub)
 	if err != nil {
@@ -343,7 +343,7 @@ func TestFormats(t *testing.T) {
 // objectEncoding utf-8/base64/hex decodes the stored text; the content type does not make
 // a secret without kid a certificate.
 func formatsPlainSecrets(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	raw := []byte{0x00, 0x01, 0xfe, 0xff, '\n', 'k', 'v'}
 	b64Text := base64.StdEncoding.EncodeToString(raw)
@@ -392,7 +392,7 @@ func formatsPlainSecrets(t *testing.T, h *harness.Harness) {
 // curves fail with an error naming the key; objectVersionHistory; objectFormat and
 // objectEncoding are refused for keys.
 func formatsKeys(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	type keyCase struct {
 		name string
@@ -411,7 +411,7 @@ func formatsKeys(t *testing.T, h *harness.Harness) {
 	}
 	versions := map[string]string{}
 	for _, c := range cases {
-		versions[c.name] = v.SetKey(c.name, jwk(t, c.pub, c.kty), emulator.KeyOptions{})
+		versions[c.name] = v.SetKey(c.name, jwkOf(t, c.pub, c.kty), emulator.KeyOptions{})
 	}
 
 	for _, c := range cases {
@@ -425,19 +425,45 @@ func formatsKeys(t *testing.T, h *harness.Harness) {
 		checkFiles(t, resp, []fileWant{{"keys/signing.pem", pubPEM(t, f.p384.Public()), 0o440, "key/ec-p384", versions["ec-p384"]}})
 	})
 
+	t.Run("coordinates with and without leading zeros", func(t *testing.T) {
+		// Key Vault's JWK integers are big-endian; a leading zero byte may be dropped
+		// (EC coordinates) or present (an RSA modulus written as a signed integer).
+		var short *ecdsa.PrivateKey
+		for short == nil {
+			k := pki.MustKey(pki.P256).(*ecdsa.PrivateKey)
+			if k.X.FillBytes(make([]byte, 32))[0] == 0 {
+				short = k
+			}
+		}
+		ec := jwkOf(t, short.Public(), "")
+		ec.X = ec.X[1:]
+		ecVer := v.SetKey("ec-short-x", ec, emulator.KeyOptions{})
+		rsaJWK := jwkOf(t, f.rsaKey.Public(), "")
+		rsaJWK.N = append([]byte{0}, rsaJWK.N...)
+		rsaVer := v.SetKey("rsa-signed-n", rsaJWK, emulator.KeyOptions{})
+		resp := wiMount(t, h, "objectName: ec-short-x\nobjectType: key", "objectName: rsa-signed-n\nobjectType: key")
+		checkFiles(t, resp, []fileWant{
+			{"ec-short-x", pubPEM(t, short.Public()), 0o644, "key/ec-short-x", ecVer},
+			{"rsa-signed-n", pubPEM(t, f.rsaKey.Public()), 0o644, "key/rsa-signed-n", rsaVer},
+		})
+	})
+
 	t.Run("objectVersionHistory", func(t *testing.T) {
 		now := time.Now()
-		k1 := v.SetKey("rotated", jwk(t, f.p256.Public(), ""), emulator.KeyOptions{Created: now.Add(-4 * time.Hour)})
-		k2 := v.SetKey("rotated", jwk(t, f.rsaKey.Public(), ""), emulator.KeyOptions{Created: now.Add(-3 * time.Hour)})
-		off := v.SetKey("rotated", jwk(t, f.p384.Public(), ""), emulator.KeyOptions{Created: now.Add(-2 * time.Hour)})
+		k1 := v.SetKey("rotated", jwkOf(t, f.p256.Public(), ""), emulator.KeyOptions{Created: now.Add(-4 * time.Hour)})
+		k2 := v.SetKey("rotated", jwkOf(t, f.rsaKey.Public(), ""), emulator.KeyOptions{Created: now.Add(-3 * time.Hour)})
+		off := v.SetKey("rotated", jwkOf(t, f.p384.Public(), ""), emulator.KeyOptions{Created: now.Add(-2 * time.Hour)})
 		v.DisableVersion("key", "rotated", off)
-		k4 := v.SetKey("rotated", jwk(t, f.p521.Public(), "EC-HSM"), emulator.KeyOptions{Created: now.Add(-1 * time.Hour)})
+		k4 := v.SetKey("rotated", jwkOf(t, f.p521.Public(), "EC-HSM"), emulator.KeyOptions{Created: now.Add(-1 * time.Hour)})
 		resp := wiMount(t, h, "objectName: rotated\nobjectType: key\nobjectVersionHistory: 5")
 		checkFiles(t, resp, []fileWant{
 			{"rotated/0", pubPEM(t, f.p521.Public()), 0o644, "key/rotated/0", k4},
 			{"rotated/1", pubPEM(t, f.rsaKey.Public()), 0o644, "key/rotated/1", k2},
 			{"rotated/2", pubPEM(t, f.p256.Public()), 0o644, "key/rotated/2", k1},
 		})
+		// A pinned older version, without history.
+		resp = wiMount(t, h, "objectName: rotated\nobjectType: key\nobjectVersion: "+k2)
+		checkFiles(t, resp, []fileWant{{"rotated", pubPEM(t, f.rsaKey.Public()), 0o644, "key/rotated", k2}})
 	})
 
 	t.Run("unsupported", func(t *testing.T) {
@@ -481,7 +507,7 @@ func formatsKeys(t *testing.T, h *harness.Harness) {
 // whatever the backing secret's content type or chain; objectVersionHistory;
 // objectFormat pfx and objectEncoding are refused.
 func formatsCerts(t *testing.T, h *harness.Harness) {
-	f := fx(t)
+	f := pkiFx(t)
 	v := h.Vault
 	pemVer := v.SetCertificate("tls-pem", emulator.CertificateInput{Leaf: f.leaf.Cert, Chain: chainDERs(f.inter1, f.inter2, f.root), Key: f.leaf.Key, ContentType: emulator.ContentTypePEM})
 	pfxVer := v.SetCertificate("tls-pfx", emulator.CertificateInput{Leaf: f.ecLeaf.Cert, Chain: chainDERs(f.ecRoot, f.ecInter), Key: f.ecLeaf.Key, ContentType: emulator.ContentTypePFX})
