@@ -77,9 +77,9 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	res, err := s.Mounter.Mount(ctx, m)
 	if err != nil {
 		kind := classify(err)
-		s.done(kind, len(m.Objects), start)
+		s.done(failedKind(kind), len(m.Objects), start)
 		klog.ErrorS(err, "failed to process mount request", "pod", pod, "objects", len(m.Objects),
-			"duration", time.Since(start).Round(time.Millisecond), "outcome", kind.String())
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", failedKind(kind).String())
 		return nil, status.Error(kind.Code(), errorPrefix+err.Error())
 	}
 	out := response(res)
@@ -141,6 +141,16 @@ func (s *Server) done(kind diag.Kind, objects int, start time.Time) {
 	if s.Observer != nil {
 		s.Observer.MountDone(kind, objects, time.Since(start))
 	}
+}
+
+// failedKind is the outcome reported for a failed mount. The Observer reads KindUnknown
+// as success, so a failure nothing classifies (a malformed Key Vault answer, say) is
+// reported as internal; its gRPC code stays Unknown.
+func failedKind(k diag.Kind) diag.Kind {
+	if k == diag.KindUnknown {
+		return diag.KindInternal
+	}
+	return k
 }
 
 func classify(err error) diag.Kind {

@@ -165,7 +165,7 @@ func TestMountMapsOutcomes(t *testing.T) {
 		{"throttled", mount.Errors{{Type: "secret", Name: "a", Err: &diag.Error{Kind: diag.KindThrottled, Err: errors.New("429")}}}, codes.ResourceExhausted, diag.KindThrottled},
 		{"deadline", fmt.Errorf("fetch: %w", context.DeadlineExceeded), codes.DeadlineExceeded, diag.KindDeadline},
 		{"invalid", fmt.Errorf("bad: %w", config.ErrInvalid), codes.InvalidArgument, diag.KindInvalid},
-		{"unclassified", errors.New("something odd"), codes.Unknown, diag.KindUnknown},
+		{"unclassified", errors.New("something odd"), codes.Unknown, diag.KindInternal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
