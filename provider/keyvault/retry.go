@@ -137,11 +137,16 @@ func outcomeOf(err error, status int) outcome {
 	return outcomeOther
 }
 
+// kindOf is the kind reported to the Observer, which reads KindUnknown as success: a
+// failure nothing classifies (a malformed answer, say) is reported as internal.
 func kindOf(err error) diag.Kind {
 	if err == nil {
 		return diag.KindUnknown
 	}
-	return diag.Classify(err)
+	if k := diag.Classify(err); k != diag.KindUnknown {
+		return k
+	}
+	return diag.KindInternal
 }
 
 func statusOf(err error) int {
