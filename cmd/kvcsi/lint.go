@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kvcsi/kvcsi/provider/cloud"
 	"github.com/kvcsi/kvcsi/provider/config"
 )
 
@@ -411,6 +412,7 @@ func (l *spcLinter) config(params map[string]string, paramLines map[string]int, 
 		}
 		l.add(line, subject, f.Message, f.Fix, isWarning(f))
 	}
+	l.cloud(params, paramLines)
 	attrs, secrets := withDriverAttributes(params)
 	if _, err := config.Parse(attrs, secrets, 0o644); err != nil && !invalid {
 		// config.Lint is meant to report everything Parse rejects; this keeps lint honest
@@ -418,6 +420,25 @@ func (l *spcLinter) config(params map[string]string, paramLines map[string]int, 
 		l.add(paramsLine, "", err.Error(), "", false)
 	}
 	return l.objects(params, loc)
+}
+
+// cloud checks cloudName and cloudEnvFileName, which config leaves to the cloud package
+// (resolved at mount time, when an AzureStackCloud environment file can be read).
+func (l *spcLinter) cloud(params map[string]string, paramLines map[string]int) {
+	name := strings.TrimSpace(params[config.ParamCloudName])
+	file := strings.TrimSpace(params[config.ParamCloudEnvFileName])
+	stack := strings.EqualFold(name, cloud.StackCloudName)
+	if name != "" && !stack {
+		if _, ok := cloud.Lookup(name); !ok {
+			l.add(paramLines[config.ParamCloudName], "parameters."+config.ParamCloudName,
+				fmt.Sprintf("cloudName %s is not valid: no such cloud", name), suggestFix(name, cloud.Names(), "cloud name"), false)
+		}
+	}
+	if file != "" && !stack {
+		l.add(paramLines[config.ParamCloudEnvFileName], "parameters."+config.ParamCloudEnvFileName,
+			"cloudEnvFileName is ignored unless cloudName is "+cloud.StackCloudName,
+			"set cloudName: "+cloud.StackCloudName+" to use the environment file, or remove cloudEnvFileName", false)
+	}
 }
 
 // isWarning: deprecated settings and an empty objects array work, and only warn.

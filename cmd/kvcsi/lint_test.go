@@ -121,6 +121,10 @@ func TestLintTestdata(t *testing.T) {
 			td + `bad-manifest.yaml:14: error: SecretProviderClass default/empty-params (document 2): parameters.keyvaultName: keyvaultName is not provided`,
 			td + `bad-manifest.yaml:17: warning: SecretProviderClass default/empty-params (document 2): parameters.objects: objects has no entries: the volume will be empty`,
 		}},
+		{"bad-cloud.yaml", nil, 1, []string{
+			td + `bad-cloud.yaml:11: error: SecretProviderClass default/gov (document 1): parameters.cloudName: cloudName AzureUSGovernmnetCloud is not valid: no such cloud (fix: did you mean AzureUSGovernmentCloud?)`,
+			td + `bad-cloud.yaml:12: error: SecretProviderClass default/gov (document 1): parameters.cloudEnvFileName: cloudEnvFileName is ignored unless cloudName is AzureStackCloud`,
+		}},
 		{"bad-yaml.yaml", nil, 1, []string{
 			td + `bad-yaml.yaml:5: error: document 1: not valid YAML: yaml: line 5: did not find expected key (fix: fix the YAML syntax; nothing after this point was checked)`,
 		}},
