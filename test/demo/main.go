@@ -146,4 +146,3 @@ func preview(b []byte) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
