@@ -119,13 +119,21 @@ func (e *Emulator) adminHandler() http.Handler {
 	})
 	handle("POST /issuers", func(r *http.Request) (any, error) {
 		var in struct {
-			URL string `json:"url"`
+			URL  string          `json:"url"`
+			JWKS json.RawMessage `json:"jwks"` // trust an outside issuer's keys (a real kube-apiserver's)
 		}
 		if err := decode(r, &in); err != nil {
 			return nil, err
 		}
 		if in.URL == "" {
 			return nil, badRequest("url is required")
+		}
+		if len(in.JWKS) > 0 {
+			i, err := e.AddIssuerJWKS(in.URL, in.JWKS)
+			if err != nil {
+				return nil, badRequest("%s", err)
+			}
+			return map[string]any{"url": i.URL(), "jwks": i.JWKS()}, nil
 		}
 		i := e.AddIssuer(in.URL)
 		return map[string]any{"url": i.URL(), "jwks": i.JWKS()}, nil
@@ -149,6 +157,9 @@ func (e *Emulator) adminHandler() http.Handler {
 		e.mu.Unlock()
 		if i == nil {
 			return nil, &adminError{http.StatusNotFound, fmt.Sprintf("no issuer %q (add it with POST /issuers)", issuerURL)}
+		}
+		if i.key == nil {
+			return nil, badRequest("issuer %q was added with its JWKS and signs elsewhere: the emulator cannot mint its tokens", issuerURL)
 		}
 		if in.Audience == "" {
 			in.Audience = DefaultFederatedAudience

@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -135,6 +137,57 @@ type Issuer struct {
 	url string
 	key *rsa.PrivateKey
 	kid string
+	// external holds the keys of an issuer the emulator does not sign for (a real
+	// kube-apiserver's service-account keys), by kid; see AddIssuerJWKS.
+	external map[string]*rsa.PublicKey
+}
+
+// verificationKey is the public key for a token's kid, nil if the issuer has none.
+func (i *Issuer) verificationKey(kid string) *rsa.PublicKey {
+	if k, ok := i.external[kid]; ok {
+		return k
+	}
+	if i.key != nil && kid == i.kid {
+		return &i.key.PublicKey
+	}
+	return nil
+}
+
+// AddIssuerJWKS declares an OIDC issuer whose tokens are signed elsewhere, such as a
+// real kube-apiserver, trusting the RSA keys of its JSON Web Key Set (the document
+// served at <issuer>/openid/v1/jwks). Calling it again replaces the keys.
+func (e *Emulator) AddIssuerJWKS(issuerURL string, jwks []byte) (*Issuer, error) {
+	var set struct {
+		Keys []struct {
+			Kty string `json:"kty"`
+			Kid string `json:"kid"`
+			N   string `json:"n"`
+			E   string `json:"e"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, fmt.Errorf("issuer %s: JWKS is not JSON: %w", issuerURL, err)
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		if k.Kty != "RSA" {
+			continue
+		}
+		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
+		ev, err2 := base64.RawURLEncoding.DecodeString(k.E)
+		if err1 != nil || err2 != nil || len(n) == 0 || len(ev) == 0 || len(ev) > 4 {
+			return nil, fmt.Errorf("issuer %s: JWKS key %q has an invalid modulus or exponent", issuerURL, k.Kid)
+		}
+		keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(ev).Int64())}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("issuer %s: JWKS has no RSA key (only RS256 issuers are supported)", issuerURL)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := &Issuer{url: issuerURL, external: keys}
+	e.issuers[issuerURL] = i
+	return i, nil
 }
 
 // AddIssuer declares an OIDC issuer; the same URL returns the same Issuer.
@@ -159,13 +212,25 @@ func (i *Issuer) URL() string { return i.url }
 
 // JWKS returns the issuer's JSON Web Key Set.
 func (i *Issuer) JWKS() map[string]any {
+	if i.key == nil {
+		keys := []map[string]any{}
+		for kid, k := range i.external {
+			keys = append(keys, map[string]any{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()), "e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())})
+		}
+		return map[string]any{"keys": keys}
+	}
 	return (&jwtSigner{key: i.key, kid: i.kid}).jwks()
 }
 
 // MintToken returns an RS256 JWT with iss, sub, aud, exp, iat, nbf and a kid
 // header, signed by the issuer. A negative ttl mints an already expired token.
 // extra claims are added last and may override the standard ones.
+// An issuer added with AddIssuerJWKS has no signing key here and mints nothing ("").
 func (i *Issuer) MintToken(subject, audience string, ttl time.Duration, extra map[string]any) string {
+	if i.key == nil {
+		return ""
+	}
 	now := time.Now()
 	exp := now.Add(ttl)
 	iat := now
@@ -532,7 +597,8 @@ func (e *Emulator) checkAssertion(w http.ResponseWriter, r *http.Request, host, 
 			fmt.Sprintf("Request to External OIDC endpoint failed. Issuer: '%s'.", iss))
 		return false
 	}
-	if kid, _ := p.header["kid"].(string); kid != issuer.kid || p.verify(&issuer.key.PublicKey) != nil {
+	kid, _ := p.header["kid"].(string)
+	if key := issuer.verificationKey(kid); key == nil || p.verify(key) != nil {
 		e.aadError(w, r, host, http.StatusUnauthorized, "invalid_client", 700027,
 			"Client assertion failed signature validation.")
 		return false
