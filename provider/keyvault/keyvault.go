@@ -7,7 +7,8 @@
 //     remembered per vault host, so a new client (a new pod's credential) does not pay
 //     an extra round trip for it (challenge.go).
 //   - Requests to one vault are bounded across all mounts by an adaptive limiter that
-//     halves on throttling and grows back on success (limiter.go).
+//     halves on throttling and grows back on success (limiter.go). A slot is held only
+//     for the HTTP exchange with Key Vault, never while a token is fetched from Entra ID.
 //   - 429/503 are retried after the Retry-After the vault asked for, only while that
 //     fits in the caller's deadline; otherwise the call fails at once as throttled,
 //     with the wait (retry.go).
@@ -63,6 +64,7 @@ type Pool struct {
 	opts    Options
 	clients *cache.LRU[string, *clientSet]
 	vaults  *cache.LRU[string, *vaultState] // per vault host: limiter and challenge
+	workers *workers                        // nil in NoReuse mode
 	stats   poolCounters
 }
 
@@ -91,8 +93,13 @@ func NewPool(opts Options) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	var w *workers
+	if !opts.NoReuse {
+		w = newWorkers(max(256, 4*opts.VaultConcurrency), time.Minute)
+	}
 	return &Pool{
 		opts:    opts,
+		workers: w,
 		clients: cache.New[string, *clientSet](opts.CacheSize, opts.IdleTTL, opts.Now, nil),
 		// A node talks to a handful of vaults; the bound only stops a flood of
 		// distinct (mistyped) vault names from growing the map forever.
@@ -143,7 +150,7 @@ func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Va
 	} else {
 		cs, _, _ = p.clients.GetOrCreate(vaultURL+"\x00"+credKey, build)
 	}
-	return &Vault{url: vaultURL, clients: cs, limit: state.limit, pool: p}, nil
+	return &Vault{url: vaultURL, clients: cs, pool: p}, nil
 }
 
 // clientSet is the SDK clients of one (vault, credential), each built on first use:
@@ -174,9 +181,12 @@ func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state 
 				Retry:     policy.RetryOptions{MaxRetries: -1},
 				Telemetry: policy.TelemetryOptions{ApplicationID: p.opts.ApplicationID},
 			}
+			// Both run after the SDK's authentication policy, so neither a remembered
+			// challenge nor a token request occupies a vault slot.
 			if !p.opts.NoReuse {
-				co.PerRetryPolicies = []policy.Policy{&challengePolicy{state: state, now: p.opts.Now, stats: &p.stats}}
+				co.PerRetryPolicies = append(co.PerRetryPolicies, &challengePolicy{state: state, now: p.opts.Now, stats: &p.stats})
 			}
+			co.PerRetryPolicies = append(co.PerRetryPolicies, &slotPolicy{limit: state.limit})
 			return co
 		},
 	}
@@ -210,7 +220,6 @@ func (cs *clientSet) certsClient() (*azcertificates.Client, error) {
 type Vault struct {
 	url     string
 	clients *clientSet
-	limit   *limiter
 	pool    *Pool
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"google.golang.org/grpc/codes"
 
 	"github.com/kvcsi/kvcsi/provider/diag"
@@ -413,5 +415,45 @@ func TestThrottlingShrinksVaultConcurrency(t *testing.T) {
 	f.mu.Unlock()
 	if peak > 16 {
 		t.Fatalf("%d requests in flight to one vault, limit 16", peak)
+	}
+}
+
+// blockingCred waits for release before issuing its token.
+type blockingCred struct {
+	fakeCred
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *blockingCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	close(c.entered)
+	<-c.release
+	return c.fakeCred.GetToken(ctx, o)
+}
+
+// A vault slot is held for the HTTP exchange only: a credential slow to get its token
+// from Entra ID does not hold up other mounts' requests to the vault.
+func TestSlotNotHeldWhileFetchingToken(t *testing.T) {
+	f := newFakeVault()
+	p := testPool(f, func(o *Options) { o.VaultConcurrency = 1 })
+	ctx := deadline(t, 10*time.Second)
+	fast, _ := p.Vault(urlA, "fast", &fakeCred{name: "fast"})
+	if _, err := fast.Secret(ctx, "s", ""); err != nil { // learn the challenge
+		t.Fatal(err)
+	}
+	slow := &blockingCred{fakeCred: fakeCred{name: "slow"}, entered: make(chan struct{}), release: make(chan struct{})}
+	sv, _ := p.Vault(urlA, "slow", slow)
+	done := make(chan error, 1)
+	go func() {
+		_, err := sv.Secret(ctx, "s", "")
+		done <- err
+	}()
+	<-slow.entered
+	if _, err := fast.Secret(ctx, "s", ""); err != nil {
+		t.Fatalf("request while another credential fetches its token: %v", err)
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/kvcsi/kvcsi/provider/diag"
 )
@@ -36,23 +37,24 @@ const (
 	noDeadlineMax = 60 * time.Second
 )
 
-// call runs op under the vault's concurrency limit, retrying as described above.
+// call runs op (one SDK call; its HTTP requests take the vault's slots in slotPolicy),
+// retrying as described above.
 func (v *Vault) call(ctx context.Context, objectType string, op func(context.Context) error) error {
 	p := v.pool
 	marks := &callMarks{}
 	ctx = context.WithValue(ctx, marksKey{}, marks)
 	staleRetried := false
 	for attempt := 0; ; attempt++ {
-		t, err := v.limit.acquire(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for a free request slot to %s: %w", v.url, err)
-		}
 		*marks = callMarks{}
 		start := time.Now()
-		err = op(ctx)
+		var err error
+		if p.workers != nil {
+			err = p.workers.do(func() error { return op(ctx) })
+		} else {
+			err = op(ctx)
+		}
 		elapsed := time.Since(start)
 		status := statusOf(err)
-		v.limit.release(t, outcomeOf(err, status))
 		if o := p.opts.Observer; o != nil {
 			o.KeyVaultRequest(objectType, kindOf(err), elapsed)
 		}
@@ -125,14 +127,30 @@ func roundWait(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-func outcomeOf(err error, status int) outcome {
+// slotPolicy holds one of the vault's slots for each HTTP exchange with Key Vault and
+// tells the limiter how the vault answered.
+type slotPolicy struct {
+	limit *limiter
+}
+
+func (s *slotPolicy) Do(req *policy.Request) (*http.Response, error) {
+	t, err := s.limit.acquire(req.Raw().Context())
+	if err != nil {
+		return nil, fmt.Errorf("waiting for a free request slot to %s: %w", req.Raw().URL.Host, err)
+	}
+	resp, err := req.Next()
+	s.limit.release(t, outcomeOf(resp, err))
+	return resp, err
+}
+
+func outcomeOf(resp *http.Response, err error) outcome {
 	switch {
-	case err == nil:
-		return outcomeOK
-	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+	case err != nil || resp == nil:
+		return outcomeOther
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return outcomeThrottled
-	case status >= 400 && status < 500:
-		return outcomeOK // the vault answered: a 403 or 404 is no sign of overload
+	case resp.StatusCode < 500:
+		return outcomeOK // the vault answered: a 401, 403 or 404 is no sign of overload
 	}
 	return outcomeOther
 }

@@ -1,0 +1,92 @@
+package keyvault
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestWorkersRunAndReuse(t *testing.T) {
+	w := newWorkers(2, time.Hour)
+	want := errors.New("boom")
+	if err := w.do(func() error { return want }); err != want {
+		t.Fatalf("err = %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := w.do(func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if live, idle := w.stats(); live != 1 || idle != 1 {
+		t.Fatalf("live %d idle %d: sequential calls should reuse one worker", live, idle)
+	}
+}
+
+func TestWorkersPanicIsAnError(t *testing.T) {
+	w := newWorkers(2, time.Hour)
+	err := w.do(func() error { panic("nil map") })
+	if err == nil || !strings.Contains(err.Error(), "nil map") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := w.do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Beyond the limit calls run on the caller's goroutine; idle workers exit.
+func TestWorkersLimitAndIdleExit(t *testing.T) {
+	w := newWorkers(3, 50*time.Millisecond)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = w.do(func() error { <-gate; return nil })
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if live, _ := w.stats(); live != 3 {
+		t.Fatalf("live %d, want the limit 3", live)
+	}
+	close(gate)
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if live, idle := w.stats(); live == 0 && idle == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			live, idle := w.stats()
+			t.Fatalf("idle workers did not exit: live %d idle %d", live, idle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := w.do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Workers racing with their idle timeout never lose a job.
+func TestWorkersTimeoutRace(t *testing.T) {
+	w := newWorkers(4, time.Millisecond)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				if err := w.do(func() error { return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
