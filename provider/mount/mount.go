@@ -41,17 +41,28 @@ type Options struct {
 	// NoDedup disables sharing one fetch among objects that name the same vault
 	// object and version (benchmark baseline).
 	NoDedup bool
+	// MaxInFlight bounds the object fetches running at once across all mounts
+	// (default 256). Under a burst of mounts the vaults' limits let only so many
+	// requests through; the other fetches wait in their mount's goroutine instead of
+	// each holding a goroutine and its stack.
+	MaxInFlight int
 }
 
 // Mounter runs mounts; safe for concurrent use.
-type Mounter struct{ opts Options }
+type Mounter struct {
+	opts     Options
+	inFlight chan struct{} // one token per running object fetch, across mounts
+}
 
 // New returns a Mounter.
 func New(opts Options) *Mounter {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 8
 	}
-	return &Mounter{opts: opts}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 256
+	}
+	return &Mounter{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight)}
 }
 
 // task is one object version to fetch and render into files.
@@ -96,8 +107,9 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			sem <- struct{}{}
+			mt.inFlight <- struct{}{}
 			go func(i int) {
-				defer func() { <-sem; wg.Done() }()
+				defer func() { <-mt.inFlight; <-sem; wg.Done() }()
 				f(i)
 			}(i)
 		}
