@@ -282,7 +282,15 @@ func TestHelmChart(t *testing.T) {
 			"sniName=sni.e2e.test",
 			"enablePprof=true",
 			"pprofPort=6061",
-			"extraArgs[0]=--parallelism=4",
+			"extraArgs[0]=--no-reuse=false",
+			"parallelism=4",
+			"vaultConcurrency=32",
+			"maxRetries=5",
+			"cacheSize=2048",
+			"cacheIdleTTL=45m",
+			"nmiPort=2580",
+			"metricsBindAddress=127.0.0.1",
+			"healthzBindAddress=0.0.0.0",
 			"linux.healthzPort=9990",
 			"linux.healthzPath=/livez",
 			"linux.healthzTimeout=3s",
@@ -302,6 +310,8 @@ func TestHelmChart(t *testing.T) {
 			"--log-format-json=true", "-v=3", "--cloud-name=AzureUSGovernmentCloud", "--custom-user-agent=e2e-agent",
 			"--token-proxy-url=https://token-proxy.e2e.test", "--sni-name=sni.e2e.test", "--enable-pprof=true",
 			"--pprof-port=6061", "--parallelism=4", "--healthz-port=9990", "--healthz-path=/livez", "--healthz-timeout=3s",
+			"--vault-concurrency=32", "--max-retries=5", "--cache-size=2048", "--cache-idle-ttl=45m", "--nmi-port=2580",
+			"--metrics-bind-address=127.0.0.1", "--healthz-bind-address=0.0.0.0", "--no-reuse=false",
 		} {
 			if !slices.Contains(c.Args, want) {
 				t.Errorf("args %q lack %q", c.Args, want)

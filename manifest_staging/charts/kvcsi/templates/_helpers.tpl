@@ -66,6 +66,30 @@ rendered with an explicit value.
 - --enable-pprof=true
 - --pprof-port={{ $v.pprofPort }}
 {{- end }}
+{{- if $v.parallelism }}
+- --parallelism={{ $v.parallelism }}
+{{- end }}
+{{- if $v.vaultConcurrency }}
+- --vault-concurrency={{ $v.vaultConcurrency }}
+{{- end }}
+{{- if $v.maxRetries }}
+- --max-retries={{ $v.maxRetries }}
+{{- end }}
+{{- if $v.cacheSize }}
+- --cache-size={{ $v.cacheSize }}
+{{- end }}
+{{- if $v.cacheIdleTTL }}
+- --cache-idle-ttl={{ $v.cacheIdleTTL }}
+{{- end }}
+{{- if $v.nmiPort }}
+- --nmi-port={{ $v.nmiPort }}
+{{- end }}
+{{- if $v.metricsBindAddress }}
+- --metrics-bind-address={{ $v.metricsBindAddress }}
+{{- end }}
+{{- if $v.healthzBindAddress }}
+- --healthz-bind-address={{ $v.healthzBindAddress }}
+{{- end }}
 {{- range $v.extraArgs }}
 - {{ . }}
 {{- end }}
