@@ -146,7 +146,11 @@ func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Va
 	build := func() (*clientSet, error) { return p.newClientSet(vaultURL, cred, state), nil }
 	var cs *clientSet
 	if p.opts.NoReuse {
+		// The Azure provider builds all three clients for every mount.
 		cs, _ = build()
+		cs.secretsClient()
+		cs.keysClient()
+		cs.certsClient()
 	} else {
 		cs, _, _ = p.clients.GetOrCreate(vaultURL+"\x00"+credKey, build)
 	}
