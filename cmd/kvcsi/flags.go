@@ -62,8 +62,8 @@ func newFlagSet(o *options, output io.Writer) *flag.FlagSet {
 
 	fs.StringVar(&o.healthzBindAddress, "healthz-bind-address", "", "kvcsi: address the liveness endpoint binds to (default all interfaces, as the Azure provider)")
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", "", "kvcsi: address the metrics endpoint binds to (default all interfaces, as the Azure provider)")
-	fs.IntVar(&o.parallelism, "parallelism", 8, "kvcsi: concurrent Key Vault requests within one mount (1 = sequential like the Azure provider)")
-	fs.IntVar(&o.vaultConcurrency, "vault-concurrency", 16, "kvcsi: concurrent requests to one vault across all mounts; halved while the vault throttles")
+	fs.IntVar(&o.parallelism, "parallelism", 32, "kvcsi: concurrent Key Vault requests within one mount (1 = sequential like the Azure provider)")
+	fs.IntVar(&o.vaultConcurrency, "vault-concurrency", 32, "kvcsi: concurrent requests to one vault across all mounts; halved while the vault throttles")
 	fs.IntVar(&o.maxRetries, "max-retries", 3, "kvcsi: retries of throttled (429), failed (5xx) or reset Key Vault requests, within the mount's deadline")
 	fs.IntVar(&o.cacheSize, "cache-size", 1024, "kvcsi: credentials (with their tokens) and Key Vault clients kept for reuse across mounts")
 	fs.DurationVar(&o.cacheIdleTTL, "cache-idle-ttl", 30*time.Minute, "kvcsi: drop a cached credential or client unused this long")

@@ -51,7 +51,7 @@ type Options struct {
 }
 
 // DefaultVaultConcurrency is the per-vault limit across mounts when Options leave it 0.
-const DefaultVaultConcurrency = 16
+const DefaultVaultConcurrency = 32
 
 // Observer is told about every Key Vault operation (for metrics); kind is KindUnknown on success.
 type Observer interface {

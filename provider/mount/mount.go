@@ -35,7 +35,7 @@ type Options struct {
 	Vaults      *keyvault.Pool
 	Clouds      func(cloudName, cloudEnvFileName string) (cloud.Environment, error)
 	Format      format.Options
-	// Parallelism bounds concurrent Key Vault requests within one mount (default 8;
+	// Parallelism bounds concurrent Key Vault requests within one mount (default 32;
 	// 1 fetches sequentially like the Azure provider).
 	Parallelism int
 	// NoDedup disables sharing one fetch among objects that name the same vault
@@ -57,7 +57,7 @@ type Mounter struct {
 // New returns a Mounter.
 func New(opts Options) *Mounter {
 	if opts.Parallelism <= 0 {
-		opts.Parallelism = 8
+		opts.Parallelism = 32
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
