@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -55,10 +54,13 @@ func measureFloor(ctx context.Context, e *env, conc int) (Floor, error) {
 	return f, nil
 }
 
+// processCPU is this process's CPU time so far (from /proc, 10 ms resolution).
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return s.CPU
 }
 
 // floorChild is the child's main: it prints "sdk <ns> raw <ns>" per GET.
