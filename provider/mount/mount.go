@@ -42,7 +42,7 @@ type Options struct {
 	// object and version (benchmark baseline).
 	NoDedup bool
 	// MaxInFlight bounds the object fetches running at once across all mounts
-	// (default 256). Under a burst of mounts the vaults' limits let only so many
+	// (default 128, four times the default per-vault limit). Under a burst of mounts the vaults' limits let only so many
 	// requests through; the other fetches wait in their mount's goroutine instead of
 	// each holding a goroutine and its stack.
 	MaxInFlight int
@@ -60,7 +60,7 @@ func New(opts Options) *Mounter {
 		opts.Parallelism = 32
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 256
+		opts.MaxInFlight = 128
 	}
 	return &Mounter{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight)}
 }
