@@ -143,7 +143,9 @@ func report(r *Results, targets []Target) string {
 	w("- **RTT**: one `GetSecret` through the emulator with the Azure SDK on a warm connection (median of 50) — the floor for any mount.\n")
 	w("- **CPU and memory**: a fresh provider process per mode gets %d concurrent mounts of 10 secrets from %d pods ", p.Concurrent, p.Concurrent)
 	w("(one cold round, then %d warm rounds); CPU is utime+stime of the provider process from `/proc/<pid>/stat` ", p.WarmRounds)
-	w("(the emulator and this program are not counted), peak RSS is its `VmHWM`.\n\n")
+	w("(the emulator and this program are not counted), peak RSS is its `VmHWM`.\n")
+	w("- **Noise**: the emulator, the client and the provider share the machine's CPUs; absolute numbers move by up to ")
+	w("±20%% between runs (more when other work runs), while the ratios of one run compare like with like.\n\n")
 
 	if k != nil && n != nil {
 		w("## Mount latency (ms)\n\n")
