@@ -42,9 +42,10 @@ type Options struct {
 	// object and version (benchmark baseline).
 	NoDedup bool
 	// MaxInFlight bounds the object fetches running at once across all mounts
-	// (default 128, four times the default per-vault limit). Under a burst of mounts the vaults' limits let only so many
-	// requests through; the other fetches wait in their mount's goroutine instead of
-	// each holding a goroutine and its stack.
+	// (default 128, four times the default per-vault limit). Under a burst of
+	// mounts the vaults' limits let only so many requests through; the other
+	// fetches wait in their mount's goroutine instead of each holding a goroutine
+	// and its stack.
 	MaxInFlight int
 }
 

@@ -253,7 +253,7 @@ const notes = `
   remembered per vault and answers the probe of every new client (one probe at a time per vault): Key Vault
   sees one challenge per vault per process, not one per pod and client.
 - **Parallel fetch**: up to ` + "`--parallelism`" + ` (32) objects of a mount at once, at most
-  ` + "`--vault-concurrency`" + ` (32) requests to one vault across all mounts, and at most 256 object fetches
+  ` + "`--vault-concurrency`" + ` (32) requests to one vault across all mounts, and at most 128 object fetches
   in flight across mounts (beyond what the vaults let through, more goroutines only hold stacks). A vault slot
   is held for the HTTP exchange only, not while a new pod's token is fetched from Entra ID. The per-vault
   limit halves when the vault answers 429/503 (once per window of requests) and grows back by one slot per
