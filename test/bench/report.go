@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/kvcsi/kvcsi/provider/keyvault"
 )
 
 // Target is one goal of issue 5 and whether this run met it.
@@ -160,9 +162,24 @@ func report(r *Results, targets []Target) string {
 				ratio(float64(nw.P50), float64(kw.P50)))
 		}
 		w("\n## Mounts per second (warm, 10 secrets each)\n\n")
-		w("| concurrent mounts | kvcsi | naive | kvcsi ÷ naive |\n|---:|---:|---:|---:|\n")
+		w("CPU columns: how busy the run kept the %d CPUs, in %% of one CPU, provider / emulator and client.\n\n", r.CPUs)
+		w("| concurrent mounts | kvcsi | naive | kvcsi ÷ naive | kvcsi CPU use | naive CPU use |\n|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range p.Concurrency {
-			w("| %d | %.0f | %.1f | %s |\n", c, k.Throughput[c], n.Throughput[c], ratio(k.Throughput[c], n.Throughput[c]))
+			kb, nb := k.Busy[c], n.Busy[c]
+			w("| %d | %.0f | %.1f | %s | %.0f%% / %.0f%% | %.0f%% / %.0f%% |\n", c, k.Throughput[c], n.Throughput[c],
+				ratio(k.Throughput[c], n.Throughput[c]), kb[0], kb[1], nb[0], nb[1])
+		}
+		if k.RTT.P50 > 0 {
+			bound := float64(keyvault.DefaultVaultConcurrency) / k.RTT.P50.Seconds() / 10
+			w("\nOne vault serves at most `--vault-concurrency` (%d) requests at a time, so with a %s ms round trip "+
+				"10-secret mounts top out near %d / RTT / 10 ≈ %.0f per second per vault, whatever the concurrency: "+
+				"the limit that keeps a node from flooding a vault.\n", keyvault.DefaultVaultConcurrency, ms(k.RTT.P50),
+				keyvault.DefaultVaultConcurrency, bound)
+		}
+		if top := p.Concurrency[len(p.Concurrency)-1]; k.Busy[top][0]+k.Busy[top][1] > 80*float64(r.CPUs) {
+			w("\nAt %d concurrent mounts the machine's CPUs are saturated, mostly by the emulator (it terminates TLS and "+
+				"verifies an RS256 token on every request), so that row measures the machine more than the provider; "+
+				"the provider's CPU per mount is measured on its own below.\n", top)
 		}
 		w("\n## Requests per mount (counted by the emulator, 10 secrets each)\n\n")
 		w("| scenario | mode | Entra ID token requests | per mount | Entra ID discovery requests | Key Vault requests | per mount | of which 401 challenges |\n")

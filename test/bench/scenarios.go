@@ -104,12 +104,13 @@ func (r *Results) Errors() int {
 type ModeResults struct {
 	Key, Name  string
 	Args       []string
-	RTT        Dist            // single Key Vault GET through the emulator
-	Latency    map[int][2]Dist // size → {cold, warm} mount latency
-	Throughput map[int]float64 // concurrency → warm mounts per second (10 secrets)
-	Rotation   Counts          // Plan.Rotation mounts of one pod, one token
-	Pods       Counts          // Plan.Rotation pods of one service account
-	Load       LoadResults     // Plan.Concurrent concurrent mounts, real binary
+	RTT        Dist               // single Key Vault GET through the emulator
+	Latency    map[int][2]Dist    // size → {cold, warm} mount latency
+	Throughput map[int]float64    // concurrency → warm mounts per second (10 secrets)
+	Busy       map[int][2]float64 // concurrency → CPU use in % of one CPU: {provider, emulator + client}
+	Rotation   Counts             // Plan.Rotation mounts of one pod, one token
+	Pods       Counts             // Plan.Rotation pods of one service account
+	Load       LoadResults        // Plan.Concurrent concurrent mounts, real binary
 	Failures   atomic.Int64
 	FirstError string
 	errOnce    sync.Once
@@ -285,7 +286,7 @@ func (e *env) counts(mounts, objects int) Counts {
 }
 
 func benchMode(ctx context.Context, cfg config, p Plan, bin string, m mode, floor *Floor) (*ModeResults, error) {
-	mr := &ModeResults{Key: m.key, Name: m.name, Args: m.args, Latency: map[int][2]Dist{}, Throughput: map[int]float64{}}
+	mr := &ModeResults{Key: m.key, Name: m.name, Args: m.args, Latency: map[int][2]Dist{}, Throughput: map[int]float64{}, Busy: map[int][2]float64{}}
 	if len(cfg.extraArgs) > 0 {
 		m.args = append(slices.Clone(m.args), cfg.extraArgs...)
 		mr.Args = m.args
@@ -379,7 +380,7 @@ func benchMode(ctx context.Context, cfg config, p Plan, bin string, m mode, floo
 
 	for _, c := range p.Concurrency {
 		logf("%s: mounts per second at concurrency %d", m.name, c)
-		mr.Throughput[c] = throughput(ctx, e, mr, c, objects, p.ThroughputTime)
+		mr.Throughput[c], mr.Busy[c] = throughput(ctx, e, mr, c, objects, p.ThroughputTime)
 	}
 	e.h.Close()
 	return mr, loadPhase(ctx, cfg, p, bin, m, mr, objects)
@@ -435,8 +436,10 @@ func measureRTT(ctx context.Context, e *env) (Dist, error) {
 	return dist(ds), nil
 }
 
-// throughput runs c workers, each remounting its own (warm) pod, for d.
-func throughput(ctx context.Context, e *env, mr *ModeResults, c, n int, d time.Duration) float64 {
+// throughput runs c workers, each remounting its own (warm) pod, for d, and reports
+// the mounts per second and how busy the provider and this process (emulator and
+// client) kept the CPUs.
+func throughput(ctx context.Context, e *env, mr *ModeResults, c, n int, d time.Duration) (float64, [2]float64) {
 	pods := make([]harness.Pod, c)
 	toks := make([]map[string]harness.Token, c)
 	for i := range pods {
@@ -449,6 +452,8 @@ func throughput(ctx context.Context, e *env, mr *ModeResults, c, n int, d time.D
 		}
 	})
 	var done atomic.Int64
+	p0, _ := readProc(e.pid)
+	o0 := processCPU()
 	start := time.Now()
 	stop := start.Add(d)
 	parallel(c, func(i int) {
@@ -460,7 +465,11 @@ func throughput(ctx context.Context, e *env, mr *ModeResults, c, n int, d time.D
 			done.Add(1)
 		}
 	})
-	return float64(done.Load()) / time.Since(start).Seconds()
+	el := time.Since(start)
+	p1, _ := readProc(e.pid)
+	o1 := processCPU()
+	busy := [2]float64{100 * float64(p1.CPU-p0.CPU) / float64(el), 100 * float64(o1-o0) / float64(el)}
+	return float64(done.Load()) / el.Seconds(), busy
 }
 
 // load mounts Plan.Concurrent pods at once, first cold, then warm rounds, and reads the
