@@ -121,6 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		NoReuse:          o.NoReuse,
 		Observer:         reg,
 	})
+	defer vaults.Close()
 	parallelism := o.Parallelism
 	if o.NoReuse {
 		parallelism = 1

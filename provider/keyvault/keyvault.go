@@ -119,6 +119,14 @@ type Stats struct {
 	FailedFast        uint64 // throttled requests given up because the wait did not fit the deadline
 }
 
+// Close stops the pool's worker goroutines (the daemon calls it on shutdown). Calls made
+// afterwards still work, on the caller's goroutine.
+func (p *Pool) Close() {
+	if p.workers != nil {
+		p.workers.close()
+	}
+}
+
 // Stats returns the counters and cache sizes.
 func (p *Pool) Stats() Stats {
 	return Stats{

@@ -22,6 +22,7 @@ type workers struct {
 	live        int
 	max         int
 	idleTimeout time.Duration
+	closed      bool
 }
 
 type worker struct {
@@ -65,7 +66,7 @@ func (w *workers) get() *worker {
 		w.idle = w.idle[:n-1]
 		return wk
 	}
-	if w.live >= w.max {
+	if w.live >= w.max || w.closed {
 		return nil
 	}
 	w.live++
@@ -79,9 +80,17 @@ func (wk *worker) loop(w *workers) {
 	defer t.Stop()
 	for {
 		select {
-		case job := <-wk.jobs:
+		case job, ok := <-wk.jobs:
+			if !ok { // close: only idle workers are closed
+				return
+			}
 			job()
 			w.mu.Lock()
+			if w.closed {
+				w.live--
+				w.mu.Unlock()
+				return
+			}
 			w.idle = append(w.idle, wk)
 			w.mu.Unlock()
 			t.Reset(w.idleTimeout)
@@ -100,6 +109,22 @@ func (wk *worker) loop(w *workers) {
 			t.Reset(w.idleTimeout)
 		}
 	}
+}
+
+// close stops the idle workers now and busy ones when their call returns; later calls
+// run on the caller's goroutine.
+func (w *workers) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.closed = true
+	for _, wk := range w.idle {
+		close(wk.jobs)
+		w.live--
+	}
+	w.idle = nil
 }
 
 func (w *workers) stats() (live, idle int) {

@@ -90,3 +90,38 @@ func TestWorkersTimeoutRace(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestWorkersClose(t *testing.T) {
+	w := newWorkers(4, time.Hour)
+	for i := 0; i < 3; i++ {
+		if err := w.do(func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	busy := make(chan error, 1)
+	started := make(chan struct{})
+	go func() { busy <- w.do(func() error { close(started); <-release; return nil }) }()
+	<-started
+	w.close()
+	// A call after close runs on the caller's goroutine and still works.
+	if err := w.do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-busy; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if live, _ := w.stats(); live == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			live, idle := w.stats()
+			t.Fatalf("workers still live after close: %d (%d idle)", live, idle)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.close() // idempotent
+}

@@ -148,10 +148,13 @@ func TestLoadNoLeaks(t *testing.T) {
 	closed = true
 	// HTTP/2 and keep-alive connections close asynchronously; allow a little.
 	goroutinesStopped, workers := settledGoroutines(goroutinesBefore+3, 10*time.Second)
-	// The Key Vault workers outlive daemon.Run until their idle timeout (a minute).
-	t.Logf("goroutines after the provider and emulator stopped: %d (+ %d idle Key Vault workers)", goroutinesStopped, workers)
+	t.Logf("goroutines after the provider and emulator stopped: %d (+ %d Key Vault workers)", goroutinesStopped, workers)
 	if goroutinesStopped > goroutinesBefore+3 {
 		t.Errorf("goroutines left after stop: %d, %d before start\n%s", goroutinesStopped, goroutinesBefore, goroutineDump())
+	}
+	// daemon.Run closes the Key Vault pool: its workers stop with it.
+	if workers > workersBefore {
+		t.Errorf("%d Key Vault workers left after stop (%d before start)", workers, workersBefore)
 	}
 }
 
