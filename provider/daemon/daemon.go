@@ -122,6 +122,12 @@ func Run(ctx context.Context, o Options) error {
 		Observer:         reg,
 	})
 	defer vaults.Close()
+	reg.GaugeFunc("kvcsi_keyvault_client_sets_cached", "Key Vault client sets (per vault and credential) kept for reuse.", func() float64 { return float64(vaults.Stats().ClientSets) })
+	reg.CounterFunc("kvcsi_keyvault_challenges_total", "401 challenges received from Key Vault.", func() float64 { return float64(vaults.Stats().ChallengesLearned) })
+	reg.CounterFunc("kvcsi_keyvault_challenges_reused_total", "Key Vault challenges answered from memory instead of a round trip.", func() float64 { return float64(vaults.Stats().ChallengesReused) })
+	reg.CounterFunc("kvcsi_keyvault_throttled_total", "Key Vault answers 429 or 503.", func() float64 { return float64(vaults.Stats().Throttled) })
+	reg.CounterFunc("kvcsi_keyvault_retries_total", "Key Vault request attempts after the first.", func() float64 { return float64(vaults.Stats().Retries) })
+	reg.CounterFunc("kvcsi_keyvault_failed_fast_total", "Key Vault requests given up after a 429 because the wait asked for did not fit the deadline.", func() float64 { return float64(vaults.Stats().FailedFast) })
 	parallelism := o.Parallelism
 	if o.NoReuse {
 		parallelism = 1
