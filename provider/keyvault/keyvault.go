@@ -29,6 +29,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
@@ -348,101 +349,83 @@ func (v *Vault) Certificate(ctx context.Context, name, version string) (Certific
 // Versions lists every version of an object ("secret", "key" or "cert"), all pages.
 func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]VersionInfo, error) {
 	var out []VersionInfo
-	add := func(id *string, enabled *bool, created *time.Time) error {
-		if id == nil {
-			return errors.New("key vault returned a version without an id")
-		}
-		vi := VersionInfo{Version: versionOf(*id), Enabled: enabled != nil && *enabled}
-		if created != nil {
-			vi.Created = *created
-		}
-		out = append(out, vi)
-		return nil
-	}
 	err := v.call(ctx, objectType+"_versions", func(ctx context.Context) error {
-		out = out[:0]
+		var err error
 		switch objectType {
 		case "secret":
-			c, err := v.clients.secretsClient()
-			if err != nil {
-				return err
+			c, cerr := v.clients.secretsClient()
+			if cerr != nil {
+				return cerr
 			}
-			pager := c.NewListSecretPropertiesVersionsPager(name, nil)
-			for pager.More() {
-				page, err := pager.NextPage(ctx)
-				if err != nil {
-					return err
-				}
-				for _, it := range page.Value {
-					if it == nil {
-						continue
+			out, err = drain(ctx, c.NewListSecretPropertiesVersionsPager(name, nil),
+				func(p azsecrets.ListSecretPropertiesVersionsResponse) []*azsecrets.SecretProperties { return p.Value },
+				func(it *azsecrets.SecretProperties) (*string, *bool, *time.Time) {
+					if it.Attributes == nil {
+						return (*string)(it.ID), nil, nil
 					}
-					var en *bool
-					var cr *time.Time
-					if it.Attributes != nil {
-						en, cr = it.Attributes.Enabled, it.Attributes.Created
-					}
-					if err := add((*string)(it.ID), en, cr); err != nil {
-						return err
-					}
-				}
-			}
+					return (*string)(it.ID), it.Attributes.Enabled, it.Attributes.Created
+				})
 		case "key":
-			c, err := v.clients.keysClient()
-			if err != nil {
-				return err
+			c, cerr := v.clients.keysClient()
+			if cerr != nil {
+				return cerr
 			}
-			pager := c.NewListKeyPropertiesVersionsPager(name, nil)
-			for pager.More() {
-				page, err := pager.NextPage(ctx)
-				if err != nil {
-					return err
-				}
-				for _, it := range page.Value {
-					if it == nil {
-						continue
+			out, err = drain(ctx, c.NewListKeyPropertiesVersionsPager(name, nil),
+				func(p azkeys.ListKeyPropertiesVersionsResponse) []*azkeys.KeyProperties { return p.Value },
+				func(it *azkeys.KeyProperties) (*string, *bool, *time.Time) {
+					if it.Attributes == nil {
+						return (*string)(it.KID), nil, nil
 					}
-					var en *bool
-					var cr *time.Time
-					if it.Attributes != nil {
-						en, cr = it.Attributes.Enabled, it.Attributes.Created
-					}
-					if err := add((*string)(it.KID), en, cr); err != nil {
-						return err
-					}
-				}
-			}
+					return (*string)(it.KID), it.Attributes.Enabled, it.Attributes.Created
+				})
 		case "cert":
-			c, err := v.clients.certsClient()
-			if err != nil {
-				return err
+			c, cerr := v.clients.certsClient()
+			if cerr != nil {
+				return cerr
 			}
-			pager := c.NewListCertificatePropertiesVersionsPager(name, nil)
-			for pager.More() {
-				page, err := pager.NextPage(ctx)
-				if err != nil {
-					return err
-				}
-				for _, it := range page.Value {
-					if it == nil {
-						continue
+			out, err = drain(ctx, c.NewListCertificatePropertiesVersionsPager(name, nil),
+				func(p azcertificates.ListCertificatePropertiesVersionsResponse) []*azcertificates.CertificateProperties {
+					return p.Value
+				},
+				func(it *azcertificates.CertificateProperties) (*string, *bool, *time.Time) {
+					if it.Attributes == nil {
+						return (*string)(it.ID), nil, nil
 					}
-					var en *bool
-					var cr *time.Time
-					if it.Attributes != nil {
-						en, cr = it.Attributes.Enabled, it.Attributes.Created
-					}
-					if err := add((*string)(it.ID), en, cr); err != nil {
-						return err
-					}
-				}
-			}
+					return (*string)(it.ID), it.Attributes.Enabled, it.Attributes.Created
+				})
 		default:
 			return fmt.Errorf("unknown object type %q", objectType)
 		}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// drain reads every page of a versions pager; fields picks an item's id, enabled flag
+// and creation time (nil when the response lacked them).
+func drain[R, T any](ctx context.Context, pager *runtime.Pager[R], items func(R) []*T, fields func(*T) (*string, *bool, *time.Time)) ([]VersionInfo, error) {
+	var out []VersionInfo
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items(page) {
+			if it == nil {
+				continue
+			}
+			id, enabled, created := fields(it)
+			if id == nil {
+				return nil, errors.New("key vault returned a version without an id")
+			}
+			vi := VersionInfo{Version: versionOf(*id), Enabled: enabled != nil && *enabled}
+			if created != nil {
+				vi.Created = *created
+			}
+			out = append(out, vi)
+		}
+	}
+	return out, nil
 }
 
 // versionOf returns the version segment of a Key Vault object id
