@@ -117,12 +117,21 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		wg.Wait()
 	}
 
-	// Phase 1: expand objectVersionHistory objects into their versions.
+	// Phase 1: expand objectVersionHistory objects into their versions; only those
+	// list versions in Key Vault, so only those take a fetch slot.
 	expanded := make([][]*task, len(m.Objects))
 	listErrs := make([]error, len(m.Objects))
-	run(len(m.Objects), func(i int) {
-		o := &m.Objects[i]
-		expanded[i], listErrs[i] = mt.expand(ctx, vaults[o.VaultName], o)
+	var listing []int
+	for i := range m.Objects {
+		if m.Objects[i].VersionHistory > 1 {
+			listing = append(listing, i)
+			continue
+		}
+		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
+	}
+	run(len(listing), func(j int) {
+		i := listing[j]
+		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
 	})
 
 	// Phase 2: fetch and render every object version.
