@@ -48,7 +48,18 @@ type ObjectError struct {
 
 func (e *ObjectError) Error() string {
 	return fmt.Sprintf("failed to get objectType:%s, objectName:%s, objectVersion:%s: %s",
-		e.Type, e.Name, e.Version, e.Err)
+		Abbreviate(e.Type), Abbreviate(e.Name), Abbreviate(e.Version), e.Err)
+}
+
+// Abbreviate shortens a user-supplied identifier that is far longer than any real one (Key
+// Vault names are at most 127 characters), so a hostile manifest cannot make every
+// error and log line megabytes long.
+func Abbreviate(s string) string {
+	const limit = 256
+	if len(s) <= limit {
+		return s
+	}
+	return fmt.Sprintf("%s...(%d bytes)", s[:limit], len(s))
 }
 
 func (e *ObjectError) Unwrap() error { return e.Err }

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/diag"
 )
 
@@ -34,7 +35,8 @@ type ObjectError struct {
 }
 
 func (e *ObjectError) Error() string {
-	return "failed to get objectType:" + e.Type + ", objectName:" + e.Name + ", objectVersion:" + e.Version + ": " + e.Err.Error()
+	return "failed to get objectType:" + config.Abbreviate(e.Type) + ", objectName:" + config.Abbreviate(e.Name) +
+		", objectVersion:" + config.Abbreviate(e.Version) + ": " + e.Err.Error()
 }
 
 func (e *ObjectError) Unwrap() error { return e.Err }
