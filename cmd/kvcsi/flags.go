@@ -38,6 +38,7 @@ type options struct {
 	cacheIdleTTL       time.Duration
 	nmiPort            int
 	noReuse            bool
+	maxResponseBytes   int
 }
 
 func newFlagSet(o *options, output io.Writer) *flag.FlagSet {
@@ -68,6 +69,7 @@ func newFlagSet(o *options, output io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.cacheSize, "cache-size", 1024, "kvcsi: credentials (with their tokens) and Key Vault clients kept for reuse across mounts")
 	fs.DurationVar(&o.cacheIdleTTL, "cache-idle-ttl", 30*time.Minute, "kvcsi: drop a cached credential or client unused this long")
 	fs.IntVar(&o.nmiPort, "nmi-port", 2579, "kvcsi: port of the aad-pod-identity NMI endpoint on localhost (usePodIdentity)")
+	fs.IntVar(&o.maxResponseBytes, "max-response-bytes", 4<<20, "kvcsi: fail a mount whose files exceed what the driver accepts; match the driver's --max-call-recv-msg-size (default 4 MiB)")
 	fs.BoolVar(&o.noReuse, "no-reuse", false, "kvcsi: benchmark baseline: no token or client reuse, sequential fetch (never use in production)")
 	klog.InitFlags(fs)
 	return fs

@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CacheIdleTTL:                   o.cacheIdleTTL,
 		NMIPort:                        o.nmiPort,
 		NoReuse:                        o.noReuse,
+		MaxResponseBytes:               o.maxResponseBytes,
 	})
 }
 

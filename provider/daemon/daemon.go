@@ -54,6 +54,9 @@ type Options struct {
 	CacheIdleTTL         time.Duration
 	NMIPort              int
 	NoReuse              bool
+	// MaxResponseBytes is the largest MountResponse the driver accepts (its
+	// --max-call-recv-msg-size); 0 means the driver's default, 4 MiB.
+	MaxResponseBytes int
 
 	// ClusterCAFile is the CA the identity-binding token proxy is verified against;
 	// "" is the service account's ca.crt (auth.DefaultClusterCAFile).
@@ -142,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 		Parallelism: parallelism,
 		NoDedup:     o.NoReuse,
 	})
-	g := server.NewGRPCServer(&server.Server{Mounter: mounter, Observer: reg}, reg)
+	g := server.NewGRPCServer(&server.Server{Mounter: mounter, Observer: reg, MaxResponseBytes: o.MaxResponseBytes}, reg)
 
 	l, err := server.Listen(endpoint)
 	if err != nil {

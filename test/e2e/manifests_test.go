@@ -291,6 +291,7 @@ func TestHelmChart(t *testing.T) {
 			"nmiPort=2580",
 			"metricsBindAddress=127.0.0.1",
 			"healthzBindAddress=0.0.0.0",
+			"maxResponseBytes=8388608",
 			"linux.healthzPort=9990",
 			"linux.healthzPath=/livez",
 			"linux.healthzTimeout=3s",
@@ -312,6 +313,7 @@ func TestHelmChart(t *testing.T) {
 			"--pprof-port=6061", "--parallelism=4", "--healthz-port=9990", "--healthz-path=/livez", "--healthz-timeout=3s",
 			"--vault-concurrency=32", "--max-retries=5", "--cache-size=2048", "--cache-idle-ttl=45m", "--nmi-port=2580",
 			"--metrics-bind-address=127.0.0.1", "--healthz-bind-address=0.0.0.0", "--no-reuse=false",
+			"--max-response-bytes=8388608",
 		} {
 			if !slices.Contains(c.Args, want) {
 				t.Errorf("args %q lack %q", c.Args, want)

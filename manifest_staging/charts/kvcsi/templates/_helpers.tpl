@@ -90,6 +90,9 @@ rendered with an explicit value.
 {{- if $v.healthzBindAddress }}
 - --healthz-bind-address={{ $v.healthzBindAddress }}
 {{- end }}
+{{- if $v.maxResponseBytes }}
+- --max-response-bytes={{ int64 $v.maxResponseBytes }}
+{{- end }}
 {{- range $v.extraArgs }}
 - {{ . }}
 {{- end }}
