@@ -1,13 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
 	"strings"
 
-	"github.com/jmespath-community/go-jmespath"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kvcsi/kvcsi/provider/format"
 )
 
 // objectsDoc is the objects parameter: a YAML document whose array holds one YAML string
@@ -290,7 +292,7 @@ func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Erro
 	if err := compileJMESPath(e.Path); err != nil {
 		return JSONPath{}, &Error{Param: prefix + ".path",
 			Msg: fmt.Sprintf("%s: invalid path %s: %v", prefix, quoteShort(e.Path), err),
-			Fix: "check the expression syntax (https://jmespath.org); quote keys containing '-' like \"my-key\"", Err: err}
+			Fix: jmesPathFix(err), Err: err}
 	}
 	field := prefix + ".objectAlias"
 	if e.ObjectAlias == "" {
@@ -314,14 +316,16 @@ func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Erro
 	return jp, nil
 }
 
-// compileJMESPath checks the expression's syntax. A panic in the parser is turned into
-// an error: a bad SecretProviderClass must not take the daemon down.
-func compileJMESPath(expr string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse expression")
-		}
-	}()
-	_, err = jmespath.Compile(expr)
+func jmesPathFix(err error) string {
+	if errors.Is(err, format.ErrUnsupportedJSONPath) {
+		return "use a simpler expression: select fields, index arrays and call the JMESPath specification's functions"
+	}
+	return "check the expression syntax (https://jmespath.org); quote keys containing '-' like \"my-key\""
+}
+
+// compileJMESPath checks the expression's syntax and the bounds that keep its
+// evaluation from growing without limit (format.CompileJSONPath).
+func compileJMESPath(expr string) error {
+	_, err := format.CompileJSONPath(expr)
 	return err
 }

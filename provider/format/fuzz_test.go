@@ -226,6 +226,10 @@ func renderSeeds(t testing.TB) [][]any {
 	for _, s := range []seed{
 		{kind: 1, value: "plain", ctNil: true},
 		{kind: 1, value: `{"a":{"b":[1,"x"]}}`, ctNil: true, jsonPath: "a.b[1]"},
+		{kind: 1, value: `{"a":["x","y"],"n":5}`, ctNil: true, jsonPath: "join(', ', a)"},
+		{kind: 1, value: `{"a":["<",">"],"n":5}`, ctNil: true, jsonPath: "to_string([a, n, {k: a}])"},
+		{kind: 1, value: `[{"e":"p","u":"x"},{"e":"q"}]`, ctNil: true, jsonPath: "[?e=='p'].u | [0]"},
+		{kind: 1, value: `{"s":"a b"}`, ctNil: true, jsonPath: "split(s, ' ')[*].[@, upper(@)][]"},
 		{kind: 1, value: "aGVsbG8=", ctNil: true, encoding: "base64"},
 		{kind: 1, value: "68656c6c6f", ctNil: true, encoding: "hex"},
 		{kind: 1, value: pfxText, ct: ContentTypePKCS12, kid: "k", construct: true, flags: true},
@@ -301,6 +305,13 @@ func FuzzRender(f *testing.F) {
 		for _, file := range files {
 			if file.Mode != 0o644 {
 				t.Fatalf("mode %v", file.Mode)
+			}
+		}
+		if len(req.JSON) > 0 {
+			// The bounds of CompileJSONPath keep an extraction proportional to its input.
+			in, out := len(files[main].Contents)+len(jsonPath), len(files[len(files)-1].Contents)
+			if out > 8*maxJSONPathGrowth*in+4096 {
+				t.Fatalf("jmesPath %q turned %d bytes into %d", jsonPath, in, out)
 			}
 		}
 	})
