@@ -44,13 +44,24 @@ test: lint ## Unit and integration tests (race detector), then a short run of ev
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory fuzz
 
+# A failing input is written to testdata/fuzz/<target>/ and printed, so that a CI log is
+# enough to reproduce it. A failure that recorded no input (the fuzzing engine's own
+# worker lost to a signal) is retried once; a recorded input fails at once.
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME (default 5s) each
-	@set -e; for pkg in $$($(GO) list ./...); do \
+fuzz: ## Run every fuzz target for FUZZTIME (default 5s) each; print any failing input
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
 		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
-			echo "fuzz $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { echo "FAIL fuzz $$f"; exit 1; }; \
+			for attempt in 1 2; do \
+				echo "fuzz $$pkg $$f"; \
+				before=$$(ls $$dir/testdata/fuzz/$$f 2>/dev/null | sort); \
+				if $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then break; fi; \
+				echo "FAIL fuzz $$f (attempt $$attempt)"; tail -n 40 $$log; \
+				new=$$(comm -13 <(echo "$$before") <(ls $$dir/testdata/fuzz/$$f 2>/dev/null | sort)); \
+				for n in $$new; do echo "--- failing input $$dir/testdata/fuzz/$$f/$$n:"; cat $$dir/testdata/fuzz/$$f/$$n; done; \
+				if [ -n "$$new" ] || [ $$attempt = 2 ]; then exit 1; fi; \
+			done; \
 		done; \
 	done
 
