@@ -68,6 +68,42 @@ func (c *LRU[K, V]) GetOrCreate(k K, create func() (V, error)) (V, bool, error) 
 	return v, false, nil
 }
 
+// Get returns the live entry for k, marking it used.
+func (c *LRU[K, V]) Get(k K) (V, bool) {
+	c.mu.Lock()
+	now := c.now()
+	evicted := c.expireLocked(now)
+	var (
+		v  V
+		ok bool
+	)
+	if el, found := c.items[k]; found {
+		e := el.Value.(*entry[K, V])
+		e.used = now
+		c.order.MoveToFront(el)
+		v, ok = e.val, true
+	}
+	c.mu.Unlock()
+	c.evict(evicted)
+	return v, ok
+}
+
+// Add stores v for k, replacing an entry k already has, and evicts beyond Size.
+func (c *LRU[K, V]) Add(k K, v V) {
+	c.mu.Lock()
+	now := c.now()
+	evicted := c.expireLocked(now)
+	if el, found := c.items[k]; found {
+		evicted = append(evicted, c.removeLocked(el))
+	}
+	c.items[k] = c.order.PushFront(&entry[K, V]{key: k, val: v, used: now})
+	for c.order.Len() > c.size {
+		evicted = append(evicted, c.removeLocked(c.order.Back()))
+	}
+	c.mu.Unlock()
+	c.evict(evicted)
+}
+
 // Len is the number of live entries.
 func (c *LRU[K, V]) Len() int {
 	c.mu.Lock()

@@ -75,3 +75,34 @@ func TestLRUConcurrent(t *testing.T) {
 		t.Fatalf("size bound broken: %d", n)
 	}
 }
+
+func TestLRUGetAndAdd(t *testing.T) {
+	now := time.Unix(0, 0)
+	var evicted []string
+	c := New[string, int](2, time.Minute, func() time.Time { return now }, func(k string, v int) {
+		evicted = append(evicted, fmt.Sprintf("%s=%d", k, v))
+	})
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("hit in an empty cache")
+	}
+	c.Add("a", 1)
+	c.Add("b", 2)
+	if v, ok := c.Get("a"); !ok || v != 1 {
+		t.Fatalf("a: got %d %v", v, ok)
+	}
+	c.Add("a", 10) // replaces, and the old value is released
+	c.Add("c", 3)  // evicts b: a was used more recently
+	if v, ok := c.Get("a"); !ok || v != 10 {
+		t.Fatalf("a: got %d %v, want 10", v, ok)
+	}
+	if _, ok := c.Get("b"); ok {
+		t.Fatal("b should have been evicted")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, ok := c.Get("c"); ok {
+		t.Fatal("c should have expired")
+	}
+	if got := fmt.Sprint(evicted); got != "[a=1 b=2 c=3 a=10]" { // expiry runs from the least recently used
+		t.Fatalf("evicted %s", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/provider/cloud"
+	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
 	"github.com/kvcsi/kvcsi/provider/metrics"
@@ -26,6 +27,10 @@ import (
 	"github.com/kvcsi/kvcsi/provider/server"
 	"github.com/kvcsi/kvcsi/provider/version"
 )
+
+// parsedObjectsCacheSize bounds the validated objects parameters kept across mounts
+// (config.Parser): a node rarely has more distinct SecretProviderClasses than this.
+const parsedObjectsCacheSize = 256
 
 // Options are the daemon's settings (the flags of cmd/kvcsi).
 type Options struct {
@@ -145,7 +150,11 @@ func Run(ctx context.Context, o Options) error {
 		Parallelism: parallelism,
 		NoDedup:     o.NoReuse,
 	})
-	g := server.NewGRPCServer(&server.Server{Mounter: mounter, Observer: reg, MaxResponseBytes: o.MaxResponseBytes}, reg)
+	srv := &server.Server{Mounter: mounter, Observer: reg, MaxResponseBytes: o.MaxResponseBytes}
+	if !o.NoReuse {
+		srv.Parser = config.NewParser(parsedObjectsCacheSize, o.CacheIdleTTL)
+	}
+	g := server.NewGRPCServer(srv, reg)
 
 	l, err := server.Listen(endpoint)
 	if err != nil {

@@ -44,6 +44,8 @@ type Server struct {
 	// MaxResponseBytes fails mounts whose response the driver cannot receive; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int
+	// Parser validates the parameters; nil parses every request from scratch.
+	Parser *config.Parser
 }
 
 var _ v1alpha1.CSIDriverProviderServer = (*Server)(nil)
@@ -66,7 +68,7 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	if s.Observer != nil {
 		s.Observer.MountStarted()
 	}
-	m, err := decode(req)
+	m, err := decode(s.Parser, req)
 	if err != nil {
 		s.done(diag.KindInvalid, 0, start)
 		klog.ErrorS(err, "invalid mount request", "pod", podOf(req), "objects", 0,
@@ -174,7 +176,7 @@ func podOf(req *v1alpha1.MountRequest) klog.ObjectRef {
 	return klog.KRef(attrib[config.AttrPodNamespace], attrib[config.AttrPodName])
 }
 
-func decode(req *v1alpha1.MountRequest) (*config.Mount, error) {
+func decode(p *config.Parser, req *v1alpha1.MountRequest) (*config.Mount, error) {
 	var attrib, secrets map[string]string
 	if err := json.Unmarshal([]byte(req.GetAttributes()), &attrib); err != nil {
 		return nil, fmt.Errorf("failed to unmarshal attributes, error: %w", err)
@@ -187,7 +189,7 @@ func decode(req *v1alpha1.MountRequest) (*config.Mount, error) {
 	if err := json.Unmarshal([]byte(req.GetPermission()), &mode); err != nil {
 		return nil, fmt.Errorf("failed to unmarshal file permission, error: %w", err)
 	}
-	m, err := config.Parse(attrib, secrets, mode)
+	m, err := p.Parse(attrib, secrets, mode)
 	if err != nil {
 		// Upstream reports parameter errors inside the mount, under its prefix.
 		return nil, errors.New(errorPrefix + err.Error())

@@ -130,7 +130,7 @@ func TestDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &v1alpha1.MountRequest{Attributes: good.Attributes, Secrets: good.Secrets, Permission: good.Permission}
 			tc.mutate(r)
-			m, err := decode(r)
+			m, err := decode(nil, r)
 			if err == nil {
 				t.Fatalf("decoded %+v, want an error", m)
 			}
@@ -144,7 +144,7 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
-	m, err := decode(good)
+	m, err := decode(nil, good)
 	if err != nil {
 		t.Fatal(err)
 	}
