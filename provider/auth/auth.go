@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"k8s.io/klog/v2"
 
+	"github.com/kvcsi/kvcsi/provider/cache"
 	"github.com/kvcsi/kvcsi/provider/config"
 )
 
@@ -95,10 +96,10 @@ type Manager struct {
 	keyMAC []byte // per-Manager random key for credential keys
 
 	mu    sync.Mutex
-	creds *lru[string, *credEntry]
+	creds *cache.LRU[string, *credEntry]
 
 	deprecationMu sync.Mutex
-	deprecated    *lru[string, struct{}] // pods already warned about pod identity
+	deprecated    *cache.LRU[string, struct{}] // pods already warned about pod identity
 
 	ibOnce sync.Once
 	ib     *proxyTransport
@@ -151,15 +152,15 @@ func NewManager(opts Options) *Manager {
 	if _, err := rand.Read(m.keyMAC); err != nil {
 		panic("auth: crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
 	}
-	m.creds = newLRU(opts.CacheSize, opts.IdleTTL, func(string, *credEntry) { m.stats.credEvictions.Add(1) })
-	m.deprecated = newLRU[string, struct{}](opts.CacheSize, 0, nil)
+	m.creds = cache.New(opts.CacheSize, opts.IdleTTL, opts.Now, func(string, *credEntry) { m.stats.credEvictions.Add(1) })
+	m.deprecated = cache.New[string, struct{}](opts.CacheSize, 0, opts.Now, nil)
 	return m
 }
 
 // Stats returns the counters and the cache size.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
-	n := m.creds.len()
+	n := m.creds.Len()
 	m.mu.Unlock()
 	s := &m.stats
 	return Stats{
@@ -226,19 +227,18 @@ func (m *Manager) Credential(id config.Identity, pod config.Pod, authorityHost, 
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
 	// Another caller may have built the same credential meanwhile: keep one.
-	if e, ok := m.creds.get(key, now); ok && subtle.ConstantTimeCompare(e.material, material) == 1 {
+	if e, ok := m.creds.Get(key); ok && subtle.ConstantTimeCompare(e.material, material) == 1 {
 		return e.cred, key, nil
 	}
-	m.creds.put(key, &credEntry{cred: wrapped, material: material}, now)
+	m.creds.Add(key, &credEntry{cred: wrapped, material: material})
 	return wrapped, key, nil
 }
 
 func (m *Manager) lookup(key string, material []byte) (azcore.TokenCredential, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.creds.get(key, m.now())
+	e, ok := m.creds.Get(key)
 	// The key is a 256-bit MAC, so a collision is not expected; comparing the
 	// material makes handing one identity's credential to another impossible.
 	if !ok || subtle.ConstantTimeCompare(e.material, material) != 1 {
@@ -389,9 +389,9 @@ func (m *Manager) build(id config.Identity, pod config.Pod, authorityHost, kvRes
 func (m *Manager) warnPodIdentity(pod config.Pod) {
 	k := pod.Namespace + "/" + pod.Name
 	m.deprecationMu.Lock()
-	_, seen := m.deprecated.get(k, m.now())
+	_, seen := m.deprecated.Get(k)
 	if !seen {
-		m.deprecated.put(k, struct{}{}, m.now())
+		m.deprecated.Add(k, struct{}{})
 	}
 	m.deprecationMu.Unlock()
 	if !seen {

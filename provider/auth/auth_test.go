@@ -3,7 +3,6 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -251,32 +250,5 @@ func TestCredentialCacheIdleExpiry(t *testing.T) {
 	}
 	if s := m.Stats(); s.CredentialEvictions != 1 || s.Credentials != 1 {
 		t.Fatalf("stats %+v", s)
-	}
-}
-
-func TestLRU(t *testing.T) {
-	now := time.Unix(0, 0)
-	var evicted []string
-	c := newLRU(3, time.Minute, func(k string, _ int) { evicted = append(evicted, k) })
-	for i, k := range []string{"a", "b", "c"} {
-		c.put(k, i, now)
-	}
-	c.get("a", now)
-	c.put("d", 3, now) // evicts b, the least recently used
-	if _, ok := c.get("b", now); ok || fmt.Sprint(evicted) != "[b]" {
-		t.Fatalf("evicted %v", evicted)
-	}
-	c.put("a", 10, now) // replace: no eviction callback
-	if v, _ := c.get("a", now); v != 10 || len(evicted) != 1 {
-		t.Fatal("replace failed")
-	}
-	now = now.Add(30 * time.Second)
-	c.get("d", now)
-	now = now.Add(40 * time.Second) // a and c idle 70 s, d idle 40 s
-	if _, ok := c.get("d", now); !ok {
-		t.Fatal("d expired early")
-	}
-	if c.len() != 1 || fmt.Sprint(evicted) != "[b a c]" && fmt.Sprint(evicted) != "[b c a]" {
-		t.Fatalf("len %d, evicted %v", c.len(), evicted)
 	}
 }

@@ -1,5 +1,6 @@
 // Package cache is a size- and idle-bounded LRU map, safe for concurrent use. It holds
-// reusable clients and credentials; the caller owns each cache value (no globals).
+// reusable credentials, clients and parsed parameters; each owner creates its own
+// (no globals).
 package cache
 
 import (

@@ -284,10 +284,11 @@ const notes = `
 ## Known limits
 
 - **CPU with many objects per mount.** See "The floor" above: with the transport shared in both modes, the
-  GETs dominate a 10-object mount's CPU, and reuse cannot remove them. What is left on kvcsi's side per warm
-  mount, from profiles: the SDK pipeline and ` + "`net/http`" + ` per GET, then decoding the request —
-  ` + "`config.Parse`" + ` parses the objects YAML on every mount, about a third of all bytes allocated per
-  10-object mount — and the garbage collector.
+  GETs dominate a 10-object mount's CPU, and reuse cannot remove them. From profiles of the warm
+  500-mount phase (` + "`--profile`" + `), about 60% of the provider's CPU is the SDK's ` + "`GetSecret`" + ` (its pipeline,
+  ` + "`net/http`" + ` and the JSON decoding of the secret bundle, ~14% alone) and most of the rest is gRPC and the
+  garbage collector. Decoding the objects YAML was ~12% until ` + "`config.Parser`" + ` began keeping validated
+  objects parameters across mounts; ` + "`--no-reuse`" + ` turns that cache off too.
 - **Memory with a full cache.** Each cached (credential, client set) costs about 20 KB of live heap; with
   the default ` + "`--cache-size`" + ` of 1024 distinct identities the provider settles around 80 MiB RSS (above),
   under the 100Mi limit of the manifests but with little room for a burst on top. Nodes with that many
