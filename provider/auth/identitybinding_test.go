@@ -2,17 +2,11 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,59 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kvcsi/kvcsi/test/pki"
 )
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test cluster CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (ca *testCA) issue(t *testing.T, dns []string, ips []net.IP) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "server"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     dns,
-		IPAddresses:  ips,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // tokenProxy is a TLS server playing the AKS API server (for the SNI
 // discovery dial, which sends no SNI to an IP address) and the identity
@@ -86,7 +30,7 @@ type tokenProxy struct {
 	caFile string
 
 	mu        sync.Mutex
-	ca        *testCA
+	ca        *pki.Cert
 	apiServer tls.Certificate
 	proxy     tls.Certificate
 	sni       string
@@ -100,9 +44,9 @@ const testClusterID = "6512d9a4b2e0d1000166b2c1"
 func newTokenProxy(t *testing.T, prefix string, apiServerDNS []string) *tokenProxy {
 	t.Helper()
 	p := &tokenProxy{entra: &fakeEntra{t: t}, sni: SNIName(testClusterID)}
-	p.setCA(t, newTestCA(t), apiServerDNS)
+	p.setCA(t, pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256}), apiServerDNS)
 	p.caFile = filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(p.caFile, p.ca.pem, 0o600); err != nil {
+	if err := os.WriteFile(p.caFile, p.ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := http.Handler(p.entra)
@@ -138,12 +82,12 @@ func newTokenProxy(t *testing.T, prefix string, apiServerDNS []string) *tokenPro
 	return p
 }
 
-func (p *tokenProxy) setCA(t *testing.T, ca *testCA, apiServerDNS []string) {
+func (p *tokenProxy) setCA(t *testing.T, ca *pki.Cert, apiServerDNS []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ca = ca
-	p.apiServer = ca.issue(t, apiServerDNS, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.proxy = ca.issue(t, []string{p.sni}, nil)
+	p.apiServer = ca.MustIssue(pki.Options{KeyType: pki.P256, DNSNames: apiServerDNS, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}).TLS()
+	p.proxy = ca.MustIssue(pki.Options{KeyType: pki.P256, DNSNames: []string{p.sni}}).TLS()
 }
 
 func aksAPIServerNames() []string {
@@ -306,13 +250,13 @@ func TestIdentityBindingRereadsTheCAFile(t *testing.T) {
 	}
 	// The cluster CA rotates: the proxy presents certificates from a new CA,
 	// which the old CA file does not trust.
-	p.setCA(t, newTestCA(t), aksAPIServerNames())
+	p.setCA(t, pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256}), aksAPIServerNames())
 	p.CloseClientConnections()
 	if err := get("sa-2", 500*time.Millisecond); err == nil {
 		t.Fatal("the old CA accepted a certificate from the new one")
 	}
 	p.mu.Lock()
-	newPEM := p.ca.pem
+	newPEM := p.ca.PEM()
 	p.mu.Unlock()
 	if err := os.WriteFile(p.caFile, newPEM, 0o600); err != nil {
 		t.Fatal(err)

@@ -2,19 +2,12 @@ package integration
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +28,7 @@ import (
 	"github.com/kvcsi/kvcsi/provider/daemon"
 	"github.com/kvcsi/kvcsi/test/emulator"
 	"github.com/kvcsi/kvcsi/test/harness"
+	"github.com/kvcsi/kvcsi/test/pki"
 )
 
 // Identities only these tests use. MSAL caches managed identity tokens process-wide by
@@ -230,11 +224,11 @@ func TestIdentityModes(t *testing.T) {
 	})
 
 	t.Run("identity binding with a CA that does not sign the proxy", func(t *testing.T) {
-		other := newTestCA(t)
-		if err := os.WriteFile(proxy.caFile, other.pem, 0o600); err != nil {
+		other := pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256})
+		if err := os.WriteFile(proxy.caFile, other.PEM(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		defer os.WriteFile(proxy.caFile, proxy.ca.pem, 0o600)
+		defer os.WriteFile(proxy.caFile, proxy.ca.PEM(), 0o600)
 		// A pod the provider has no token for yet.
 		pod := harness.Pod{Name: "app-9", Namespace: harness.Namespace, UID: "aa1b2c3d-4d5e-4f60-8a7b-9c0d1e2f3a4b", ServiceAccount: harness.SAName}
 		_, err := h.Mount(ctx(t), harness.MountInput{Params: ibParams(obj), Tokens: h.WorkloadToken(pod, harness.IBAudience, 2*time.Hour), Pod: pod})
@@ -296,7 +290,7 @@ func noLeaks(t *testing.T, text string) {
 // forwarded to the emulator's Entra ID. Any other server name fails the handshake.
 type tokenProxy struct {
 	srv    *httptest.Server
-	ca     *testCA
+	ca     *pki.Cert
 	caFile string
 	sni    string
 
@@ -313,13 +307,13 @@ type proxySeen struct {
 
 func newTokenProxy(t *testing.T) *tokenProxy {
 	t.Helper()
-	p := &tokenProxy{ca: newTestCA(t), sni: auth.SNIName(testClusterID)}
+	p := &tokenProxy{ca: pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256}), sni: auth.SNIName(testClusterID)}
 	p.caFile = filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(p.caFile, p.ca.pem, 0o600); err != nil {
+	if err := os.WriteFile(p.caFile, p.ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	apiServer := p.ca.issue(t, []string{"kubernetes.default.svc", "hcp-kubernetes." + testClusterID + ".svc.cluster.local"}, []net.IP{net.ParseIP("127.0.0.1")})
-	proxyCert := p.ca.issue(t, []string{p.sni}, nil)
+	apiServer := p.ca.MustIssue(pki.Options{KeyType: pki.P256, DNSNames: []string{"kubernetes.default.svc", "hcp-kubernetes." + testClusterID + ".svc.cluster.local"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}).TLS()
+	proxyCert := p.ca.MustIssue(pki.Options{KeyType: pki.P256, DNSNames: []string{p.sni}}).TLS()
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
 	p.srv.TLS = &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -423,57 +417,6 @@ func assertionFor(jwt, aud string) bool {
 	}
 	var many []string
 	return json.Unmarshal(claims.Aud, &many) == nil && slices.Contains(many, aud)
-}
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kvcsi test cluster CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (ca *testCA) issue(t *testing.T, dns []string, ips []net.IP) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "kvcsi test server"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: dns, IPAddresses: ips,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // TestIdentityModesBinary runs the managed identity and aad-pod-identity modes with the

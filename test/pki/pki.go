@@ -10,11 +10,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -72,13 +74,14 @@ func (c *Cert) DER() []byte { return c.Cert.Raw }
 
 // Options describe a certificate to issue. Zero fields get test defaults.
 type Options struct {
-	CommonName string
-	DNSNames   []string
-	KeyType    KeyType       // default RSA2048
-	Key        crypto.Signer // use this key instead of generating one
-	NotBefore  time.Time     // default now - 1h
-	NotAfter   time.Time     // default NotBefore + 1 year (CA: 10 years)
-	IsCA       bool
+	CommonName  string
+	DNSNames    []string
+	IPAddresses []net.IP
+	KeyType     KeyType       // default RSA2048
+	Key         crypto.Signer // use this key instead of generating one
+	NotBefore   time.Time     // default now - 1h
+	NotAfter    time.Time     // default NotBefore + 1 year (CA: 10 years)
+	IsCA        bool
 	// NoKeyIDs leaves out the subject key identifier and, for a
 	// certificate issued by a parent, the authority key identifier (to test
 	// chain building without AKI/SKI). CA certificates still get an SKI.
@@ -90,6 +93,32 @@ func NewCA(cn string, opts ...Options) (*Cert, error) {
 	o := first(opts)
 	o.CommonName, o.IsCA = orDefault(o.CommonName, cn), true
 	return issue(o, nil)
+}
+
+// MustCA is NewCA that panics on error.
+func MustCA(cn string, opts ...Options) *Cert {
+	c, err := NewCA(cn, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// MustIssue is Issue that panics on error.
+func (parent *Cert) MustIssue(o Options) *Cert {
+	c, err := parent.Issue(o)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// PEM is the certificate as a PEM CERTIFICATE block.
+func (c *Cert) PEM() []byte { return CertPEM(c.Cert) }
+
+// TLS is the certificate and its key for a tls.Config.
+func (c *Cert) TLS() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
 }
 
 // Issue issues a certificate signed by parent (an intermediate CA when
@@ -194,6 +223,7 @@ func issue(o Options, parent *Cert) (*Cert, error) {
 		SerialNumber: serial.Add(serial, big.NewInt(1)),
 		Subject:      pkix.Name{CommonName: orDefault(o.CommonName, "test")},
 		DNSNames:     o.DNSNames,
+		IPAddresses:  o.IPAddresses,
 		NotBefore:    nb,
 		NotAfter:     na,
 	}
