@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -42,30 +41,12 @@ func kvcsiBinary(t *testing.T) string {
 	return binPath
 }
 
-// syncBuffer collects a process's output for leak checks.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBinaryDropIn runs the real kvcsi binary with the Azure provider DaemonSet's
 // container args (paths adjusted) and -v=10, reaching the emulator only through
 // HTTPS_PROXY/HTTP_PROXY and SSL_CERT_FILE, and checks the mount and that no secret
 // value, token or client secret appears anywhere in its output.
 func TestBinaryDropIn(t *testing.T) {
-	out := &syncBuffer{}
+	out := &harness.SyncBuffer{}
 	h := start(t, harness.Options{
 		Binary: kvcsiBinary(t),
 		Args:   []string{"--construct-pem-chain=true", "--healthz-path=/healthz", "--healthz-timeout=5s", "-v=10"},
@@ -202,7 +183,7 @@ func TestStaleSocketAndOwnerOnly(t *testing.T) {
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close() // the file stays, nobody listens: like a SIGKILLed provider
 	cmd := exec.Command(bin, "--endpoint=unix://"+sock, "--healthz-port=0", "--prometheus-port=0")
-	var out syncBuffer
+	var out harness.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -455,7 +455,7 @@ func TestKilledMidMount(t *testing.T) {
 	h := start(t, harness.Options{}) // emulator (and an in-process provider we do not use)
 	h.Vault.SetSecret("killed", "value-killed", emulator.SecretOptions{})
 	sock := filepath.Join(h.Dir, "kill.sock")
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	startProvider := func() *exec.Cmd {
 		cmd := exec.Command(bin, "--endpoint=unix://"+sock, "--healthz-port=0", "--healthz-bind-address=127.0.0.1",
 			"--prometheus-port=0", "--metrics-bind-address=127.0.0.1")

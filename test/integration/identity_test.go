@@ -424,7 +424,7 @@ func assertionFor(jwt, aud string) bool {
 // localhost at --nmi-port (never proxied), and the deprecation of pod identity logged
 // once per pod however many mounts it has.
 func TestIdentityModesBinary(t *testing.T) {
-	out := &syncBuffer{}
+	out := &harness.SyncBuffer{}
 	h := start(t, harness.Options{Binary: kvcsiBinary(t), Args: []string{"-v=5"}, Output: out})
 	const value = "binary-identity-secret-9Fz"
 	ver := h.Vault.SetSecret("shared", value, emulator.SecretOptions{})

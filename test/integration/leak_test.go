@@ -213,7 +213,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		{"json -v=10", []string{"-v=10", "--log-format-json"}},
 	} {
 		t.Run(format.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &harness.SyncBuffer{}
 			h := start(t, harness.Options{Binary: bin, Args: format.args, Output: out})
 			l := leakScenario(t, h)
 			if err := h.Stop(); err != nil {

@@ -271,7 +271,7 @@ var mountLineMsgs = []string{"mounted", "failed to process mount request", "inva
 func TestMountLogLines(t *testing.T) {
 	bin := kvcsiBinary(t)
 	t.Run("text", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &harness.SyncBuffer{}
 		h := start(t, harness.Options{Binary: bin, Output: out})
 		mounts := obsScenario(t, h)
 		if err := h.Stop(); err != nil {
@@ -304,7 +304,7 @@ func TestMountLogLines(t *testing.T) {
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &harness.SyncBuffer{}
 		h := start(t, harness.Options{Binary: bin, Args: []string{"--log-format-json"}, Output: out})
 		mounts := obsScenario(t, h)
 		if err := h.Stop(); err != nil {
