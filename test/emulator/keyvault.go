@@ -381,57 +381,48 @@ func (e *Emulator) serveKVList(w http.ResponseWriter, r *http.Request, v *Vault,
 func (v *Vault) listItems(op kvOp, base string) []map[string]any {
 	v.e.mu.Lock()
 	defer v.e.mu.Unlock()
-	var items []map[string]any
-	type entry struct {
-		sortKey string
-		item    map[string]any
-	}
-	var entries []entry
 	name := strings.ToLower(op.objName)
+	var entries []listEntry
 	switch op.objectType {
 	case ObjectSecret:
-		if op.objName != "" {
-			for _, sv := range v.secrets[name] {
-				entries = append(entries, entry{sv.version, secretItem(sv, base, name, false)})
-			}
-		} else {
-			for n, hist := range v.secrets {
-				item := secretItem(hist[len(hist)-1], base, n, false)
-				item["id"] = base + "/secrets/" + n
-				entries = append(entries, entry{n, item})
-			}
-		}
+		entries = listEntries(v.secrets, name, func(sv *secretVersion) string { return sv.version },
+			func(sv *secretVersion, n string) map[string]any { return secretItem(sv, base, n, false) }, "id", base+"/secrets/")
 	case ObjectKey:
-		if op.objName != "" {
-			for _, kv := range v.keys[name] {
-				entries = append(entries, entry{kv.version, keyItem(kv, base, name)})
-			}
-		} else {
-			for n, hist := range v.keys {
-				item := keyItem(hist[len(hist)-1], base, n)
-				item["kid"] = base + "/keys/" + n
-				entries = append(entries, entry{n, item})
-			}
-		}
+		entries = listEntries(v.keys, name, func(kv *keyVersion) string { return kv.version },
+			func(kv *keyVersion, n string) map[string]any { return keyItem(kv, base, n) }, "kid", base+"/keys/")
 	case ObjectCert:
-		if op.objName != "" {
-			for _, cv := range v.certs[name] {
-				entries = append(entries, entry{cv.version, certItem(cv, base, name)})
-			}
-		} else {
-			for n, hist := range v.certs {
-				item := certItem(hist[len(hist)-1], base, n)
-				item["id"] = base + "/certificates/" + n
-				entries = append(entries, entry{n, item})
-			}
-		}
+		entries = listEntries(v.certs, name, func(cv *certVersion) string { return cv.version },
+			func(cv *certVersion, n string) map[string]any { return certItem(cv, base, n) }, "id", base+"/certificates/")
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.sortKey, b.sortKey) })
+	slices.SortFunc(entries, func(a, b listEntry) int { return strings.Compare(a.sortKey, b.sortKey) })
+	items := []map[string]any{}
 	for _, en := range entries {
 		items = append(items, en.item)
 	}
-	if items == nil {
-		items = []map[string]any{}
-	}
 	return items
+}
+
+type listEntry struct {
+	sortKey string
+	item    map[string]any
+}
+
+// listEntries lists the versions of the object name or, when name is empty, the
+// latest version of every object, whose item then carries the object's own ID
+// (idField) instead of a version's.
+func listEntries[V any](objects map[string][]V, name string, versionOf func(V) string,
+	itemOf func(v V, name string) map[string]any, idField, idPrefix string) []listEntry {
+	var entries []listEntry
+	if name != "" {
+		for _, ver := range objects[name] {
+			entries = append(entries, listEntry{versionOf(ver), itemOf(ver, name)})
+		}
+		return entries
+	}
+	for n, hist := range objects {
+		item := itemOf(hist[len(hist)-1], n)
+		item[idField] = idPrefix + n
+		entries = append(entries, listEntry{n, item})
+	}
+	return entries
 }
