@@ -103,6 +103,10 @@ type Manager struct {
 
 	ibOnce sync.Once
 	ib     *proxyTransport
+
+	// metadata sends the Entra ID requests of workload identity and service
+	// principal credentials, sharing authority metadata among them.
+	metadata policy.Transporter
 }
 
 type credEntry struct {
@@ -151,6 +155,10 @@ func NewManager(opts Options) *Manager {
 	m.keyMAC = make([]byte, 32)
 	if _, err := rand.Read(m.keyMAC); err != nil {
 		panic("auth: crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
+	}
+	m.metadata = opts.Transport
+	if !opts.NoReuse {
+		m.metadata = newMetadataTransport(opts.Transport, opts.Now)
 	}
 	m.creds = cache.New(opts.CacheSize, opts.IdleTTL, opts.Now, func(string, *credEntry) { m.stats.credEvictions.Add(1) })
 	m.deprecated = cache.New[string, struct{}](opts.CacheSize, 0, opts.Now, nil)
@@ -344,7 +352,7 @@ func (m *Manager) build(id config.Identity, pod config.Pod, authorityHost, kvRes
 	m.stats.credsCreated.Add(1)
 	clientOpts := azcore.ClientOptions{
 		Cloud:     azcloud.Configuration{ActiveDirectoryAuthorityHost: authorityHost},
-		Transport: m.opts.Transport,
+		Transport: m.metadata,
 	}
 	anyTenant := []string{"*"}
 	switch id.Mode {

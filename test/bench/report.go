@@ -262,7 +262,9 @@ const notes = `
 - **Token reuse** (` + "`provider/auth`" + `): credentials and their tokens are cached per credential material —
   for workload identity the service-account token itself, so a rotation remount with the token the kubelet
   still holds costs no Entra ID request, and a different token, client ID or secret never shares an entry.
-  A new pod (a new token) still pays one exchange, plus MSAL's authority discovery for the new credential.
+  A new pod (a new token) still pays one exchange. MSAL's authority metadata (instance discovery and the
+  tenant's OpenID configuration), which every new credential fetches, is public and shared: one copy per
+  authority and tenant for an hour, so a new pod costs one Entra ID request, not three.
 - **Client and connection reuse** (` + "`provider/keyvault`" + `): one HTTP transport with keep-alive for every
   request (at most 64 connections per host, so a burst of new pods does not open one TLS connection per token
   exchange); SDK clients per (vault, credential) in an LRU bounded by size and idle time, built per object
@@ -293,8 +295,8 @@ const notes = `
   the default ` + "`--cache-size`" + ` of 1024 distinct identities the provider settles around 80 MiB RSS (above),
   under the 100Mi limit of the manifests but with little room for a burst on top. Nodes with that many
   distinct pods should lower ` + "`--cache-size`" + ` or raise the limit.
-- **Cold mounts** pay the token exchange plus MSAL's instance discovery and OpenID configuration for every
-  new credential (3 Entra ID round trips, ~100 ms here): a new pod's token is a new credential by design.
+- **Cold mounts** pay a token exchange for every new credential (one Entra ID round trip, plus a Key Vault
+  round trip, ~40 ms here): a new pod's token is a new credential by design.
 
 Reproduce with ` + "`make bench`" + ` (about three minutes on 2 CPUs); ` + "`go run ./test/bench --quick --out /tmp/x`" + `
 is a smoke test, and ` + "`go run ./test/bench --only kvcsi --load-only --profile /tmp/prof`" + ` writes CPU and heap
