@@ -289,7 +289,8 @@ func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Erro
 		return JSONPath{}, invalid(prefix+".path", prefix+": path must not be empty",
 			"set path to a JMESPath expression such as username or db.password")
 	}
-	if err := compileJMESPath(e.Path); err != nil {
+	query, err := format.CompileJSONPath(e.Path)
+	if err != nil {
 		return JSONPath{}, &Error{Param: prefix + ".path",
 			Msg: fmt.Sprintf("%s: invalid path %s: %v", prefix, quoteShort(e.Path), err),
 			Fix: jmesPathFix(err), Err: err}
@@ -303,7 +304,7 @@ func buildJMESPath(j int, e jmesPathEntry, objMode fs.FileMode) (JSONPath, *Erro
 		err.Msg = prefix + ": " + err.Msg
 		return JSONPath{}, err
 	}
-	jp := JSONPath{Path: e.Path, ObjectAlias: e.ObjectAlias, Mode: objMode}
+	jp := JSONPath{Path: e.Path, ObjectAlias: e.ObjectAlias, Mode: objMode, Query: query}
 	if e.FilePermission != "" {
 		m, err := parseFilePermission(e.FilePermission)
 		if err != nil {
@@ -323,9 +324,3 @@ func jmesPathFix(err error) string {
 	return "check the expression syntax (https://jmespath.org); quote keys containing '-' like \"my-key\""
 }
 
-// compileJMESPath checks the expression's syntax and the bounds that keep its
-// evaluation from growing without limit (format.CompileJSONPath).
-func compileJMESPath(expr string) error {
-	_, err := format.CompileJSONPath(expr)
-	return err
-}

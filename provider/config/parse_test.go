@@ -660,8 +660,12 @@ jmesPath:
 		t.Fatalf("jmesPath: %+v", o[4].JSONPaths)
 	}
 	for i := range want {
-		if o[4].JSONPaths[i] != want[i] {
-			t.Errorf("jmesPath[%d] = %+v, want %+v", i, o[4].JSONPaths[i], want[i])
+		got := o[4].JSONPaths[i]
+		if got.Query == nil {
+			t.Errorf("jmesPath[%d] was not compiled", i)
+		}
+		if got.Query = nil; got != want[i] {
+			t.Errorf("jmesPath[%d] = %+v, want %+v", i, got, want[i])
 		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"io/fs"
 
+	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/sensitive"
 )
 
@@ -85,9 +86,10 @@ const (
 // JSONPath is one value extracted from a JSON secret into its own file (kvcsi extension,
 // shaped like the AWS provider's jmesPath entries).
 type JSONPath struct {
-	Path        string      // JMESPath expression
-	ObjectAlias string      // output file, relative to the mount
-	Mode        fs.FileMode // filePermission of the entry, else the object's mode
+	Path        string            // JMESPath expression
+	ObjectAlias string            // output file, relative to the mount
+	Mode        fs.FileMode       // filePermission of the entry, else the object's mode
+	Query       *format.JSONQuery // Path, compiled and checked once here
 }
 
 // Object is one entry of the objects array, trimmed, defaulted and validated.

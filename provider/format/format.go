@@ -81,6 +81,7 @@ type Request struct {
 // JSONExtract is one value extracted from a JSON secret into its own file.
 type JSONExtract struct {
 	Path  string      // JMESPath expression
+	Query *JSONQuery  // Path compiled by CompileJSONPath; nil compiles Path here
 	Alias string      // output path, relative to the mount
 	Mode  fs.FileMode // 0 means Request.Mode
 }
@@ -154,7 +155,12 @@ func (r *renderer) render() ([]File, error) {
 	main = files[len(files)-1].Contents
 
 	for _, x := range r.req.JSON {
-		out, err := ExtractJSON(main, x.Path)
+		var out []byte
+		if x.Query != nil {
+			out, err = x.Query.Extract(main)
+		} else {
+			out, err = ExtractJSON(main, x.Path)
+		}
 		if err != nil {
 			return nil, r.fail(fmt.Sprintf("jmesPath %q (objectAlias %q)", x.Path, x.Alias), jsonFix(err), err)
 		}

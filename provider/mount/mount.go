@@ -286,7 +286,7 @@ func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvau
 		ConvertPFX: o.ConvertPFX,
 	}
 	for _, j := range o.JSONPaths {
-		req.JSON = append(req.JSON, format.JSONExtract{Path: j.Path, Alias: j.ObjectAlias, Mode: j.Mode})
+		req.JSON = append(req.JSON, format.JSONExtract{Path: j.Path, Query: j.Query, Alias: j.ObjectAlias, Mode: j.Mode})
 	}
 	files, err := format.Render(req, f, mt.opts.Format)
 	if err != nil {
