@@ -323,4 +323,3 @@ func jmesPathFix(err error) string {
 	}
 	return "check the expression syntax (https://jmespath.org); quote keys containing '-' like \"my-key\""
 }
-
