@@ -17,6 +17,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/cloud"
 	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 const lintUsage = `usage: kvcsi lint [flags] FILE.yaml... ("-" reads standard input)
@@ -372,8 +373,8 @@ func withDriverAttributes(params map[string]string) (map[string]string, map[stri
 	attrs[config.AttrPodName] = lintPlaceholder
 	attrs[config.AttrPodNamespace] = lintPlaceholder
 	tokens, _ := json.Marshal(map[string]map[string]string{
-		config.WorkloadIdentityAudience: {"token": lintPlaceholder},
-		config.IdentityBindingAudience:  {"token": lintPlaceholder},
+		vocab.WorkloadIdentityAudience: {"token": lintPlaceholder},
+		vocab.IdentityBindingAudience:  {"token": lintPlaceholder},
 	})
 	attrs[config.AttrServiceAccountToken] = string(tokens)
 	return attrs, map[string]string{"clientid": lintPlaceholder, "clientsecret": lintPlaceholder}
@@ -506,7 +507,7 @@ func outputs(o config.Object, splitAll bool) (files, maybe []string) {
 		switch {
 		case o.SplitCertAndKey:
 			files = append(files, b+".crt", b+".key")
-		case o.Type == config.TypeSecret && o.Format != "pfx" && o.CertPart == config.CertPartFull:
+		case o.Type == vocab.Secret && o.Format != "pfx" && o.CertPart == vocab.CertPartFull:
 			maybe = append(maybe, b+".crt", b+".key")
 		}
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/cache"
 	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Defaults for zero Options fields.
@@ -255,23 +256,23 @@ func (m *Manager) lookup(key string, material []byte) (azcore.TokenCredential, b
 	return e.cred, true
 }
 
-func (m *Manager) key(mode config.IdentityMode, material []byte) string {
+func (m *Manager) key(mode vocab.IdentityMode, material []byte) string {
 	h := hmac.New(sha256.New, m.keyMAC)
 	h.Write(material)
 	return modePrefix(mode) + hex.EncodeToString(h.Sum(nil))
 }
 
-func modePrefix(mode config.IdentityMode) string {
+func modePrefix(mode vocab.IdentityMode) string {
 	switch mode {
-	case config.WorkloadIdentity:
+	case vocab.WorkloadIdentity:
 		return "wi-"
-	case config.ServicePrincipal:
+	case vocab.ServicePrincipal:
 		return "sp-"
-	case config.VMManagedIdentity:
+	case vocab.VMManagedIdentity:
 		return "mi-"
-	case config.PodIdentity:
+	case vocab.PodIdentity:
 		return "nmi-"
-	case config.IdentityBinding:
+	case vocab.IdentityBinding:
 		return "ib-"
 	}
 	return "x-"
@@ -288,7 +289,7 @@ func canonicalMaterial(id config.Identity, pod config.Pod, authorityHost, kvReso
 		b = append(b, s...)
 	}
 	switch id.Mode {
-	case config.WorkloadIdentity, config.IdentityBinding:
+	case vocab.WorkloadIdentity, vocab.IdentityBinding:
 		if err := requireAssertion(id); err != nil {
 			return nil, err
 		}
@@ -296,7 +297,7 @@ func canonicalMaterial(id config.Identity, pod config.Pod, authorityHost, kvReso
 		add(id.ClientID)
 		add(authorityHost)
 		add(id.ServiceAccountToken.Reveal())
-	case config.ServicePrincipal:
+	case vocab.ServicePrincipal:
 		if id.ClientID == "" {
 			return nil, errors.New("could not find clientid in secrets")
 		}
@@ -307,14 +308,14 @@ func canonicalMaterial(id config.Identity, pod config.Pod, authorityHost, kvReso
 		add(id.ClientID)
 		add(id.ClientSecret.Reveal())
 		add(authorityHost)
-	case config.VMManagedIdentity:
+	case vocab.VMManagedIdentity:
 		if id.UserAssignedIdentityID == "" {
 			add("system")
 		} else {
 			add("user")
 			add(id.UserAssignedIdentityID)
 		}
-	case config.PodIdentity:
+	case vocab.PodIdentity:
 		if pod.Namespace == "" || pod.Name == "" {
 			return nil, errors.New("pod name and namespace are required for pod identity")
 		}
@@ -328,7 +329,7 @@ func canonicalMaterial(id config.Identity, pod config.Pod, authorityHost, kvReso
 }
 
 func requireAssertion(id config.Identity) error {
-	if id.Mode == config.IdentityBinding {
+	if id.Mode == vocab.IdentityBinding {
 		if id.ClientID == "" {
 			return errors.New("clientID is required for identity binding")
 		}
@@ -341,7 +342,7 @@ func requireAssertion(id config.Identity) error {
 		return errors.New("clientID is required for workload identity")
 	}
 	if id.ServiceAccountToken.IsEmpty() {
-		return fmt.Errorf("service account token for audience %s is required for workload identity", config.WorkloadIdentityAudience)
+		return fmt.Errorf("service account token for audience %s is required for workload identity", vocab.WorkloadIdentityAudience)
 	}
 	return nil
 }
@@ -356,25 +357,25 @@ func (m *Manager) build(id config.Identity, pod config.Pod, authorityHost, kvRes
 	}
 	anyTenant := []string{"*"}
 	switch id.Mode {
-	case config.WorkloadIdentity, config.IdentityBinding:
+	case vocab.WorkloadIdentity, vocab.IdentityBinding:
 		token := id.ServiceAccountToken
 		assertion := func(context.Context) (string, error) { return token.Reveal(), nil }
 		o := &azidentity.ClientAssertionCredentialOptions{ClientOptions: clientOpts, AdditionallyAllowedTenants: anyTenant}
-		if id.Mode == config.IdentityBinding {
+		if id.Mode == vocab.IdentityBinding {
 			o.DisableInstanceDiscovery = true
 			o.Transport = m.identityBindingTransport()
 		}
 		return azidentity.NewClientAssertionCredential(id.TenantID, id.ClientID, assertion, o)
-	case config.ServicePrincipal:
+	case vocab.ServicePrincipal:
 		return azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, id.ClientSecret.Reveal(),
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: clientOpts, AdditionallyAllowedTenants: anyTenant})
-	case config.VMManagedIdentity:
+	case vocab.VMManagedIdentity:
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: m.opts.Transport}}
 		if id.UserAssignedIdentityID != "" {
 			o.ID = azidentity.ClientID(id.UserAssignedIdentityID)
 		}
 		return azidentity.NewManagedIdentityCredential(o)
-	case config.PodIdentity:
+	case vocab.PodIdentity:
 		m.warnPodIdentity(pod)
 		return &nmiCredential{
 			endpoint:  m.opts.NMIEndpoint,

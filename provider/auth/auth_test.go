@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/sensitive"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 const (
@@ -23,21 +24,21 @@ const (
 var testPod = config.Pod{Name: "web-0", Namespace: "shop"}
 
 func wi(token, client, tenant string) config.Identity {
-	return config.Identity{Mode: config.WorkloadIdentity, TenantID: tenant, ClientID: client, ServiceAccountToken: sensitive.String(token)}
+	return config.Identity{Mode: vocab.WorkloadIdentity, TenantID: tenant, ClientID: client, ServiceAccountToken: sensitive.String(token)}
 }
 
 func sp(client, secret, tenant string) config.Identity {
-	return config.Identity{Mode: config.ServicePrincipal, TenantID: tenant, ClientID: client, ClientSecret: sensitive.String(secret)}
+	return config.Identity{Mode: vocab.ServicePrincipal, TenantID: tenant, ClientID: client, ClientSecret: sensitive.String(secret)}
 }
 
 func ib(token, client, tenant string) config.Identity {
 	id := wi(token, client, tenant)
-	id.Mode = config.IdentityBinding
+	id.Mode = vocab.IdentityBinding
 	return id
 }
 
 func mi(userAssigned string) config.Identity {
-	return config.Identity{Mode: config.VMManagedIdentity, TenantID: tenantA, UserAssignedIdentityID: userAssigned}
+	return config.Identity{Mode: vocab.VMManagedIdentity, TenantID: tenantA, UserAssignedIdentityID: userAssigned}
 }
 
 type request struct {
@@ -87,10 +88,10 @@ func isolationRequests() []request {
 		{name: "mi system", id: mi("")},
 		{name: "mi user", id: mi("uami-1")},
 		{name: "mi other user", id: mi("uami-2")},
-		{name: "nmi", id: config.Identity{Mode: config.PodIdentity, TenantID: tenantA}},
-		{name: "nmi other pod", id: config.Identity{Mode: config.PodIdentity, TenantID: tenantA}, pod: config.Pod{Name: "web-1", Namespace: "shop"}},
-		{name: "nmi other namespace", id: config.Identity{Mode: config.PodIdentity, TenantID: tenantA}, pod: config.Pod{Name: "web-0", Namespace: "shop2"}},
-		{name: "nmi other resource", id: config.Identity{Mode: config.PodIdentity, TenantID: tenantA}, resource: "https://vault.azure.cn"},
+		{name: "nmi", id: config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}},
+		{name: "nmi other pod", id: config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}, pod: config.Pod{Name: "web-1", Namespace: "shop"}},
+		{name: "nmi other namespace", id: config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}, pod: config.Pod{Name: "web-0", Namespace: "shop2"}},
+		{name: "nmi other resource", id: config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}, resource: "https://vault.azure.cn"},
 		{name: "ib", id: ib("sa-token-1", "client-1", tenantA)},
 		{name: "ib other SA token", id: ib("sa-token-2", "client-1", tenantA)},
 		{name: "ib other client", id: ib("sa-token-1", "client-2", tenantA)},
@@ -152,7 +153,7 @@ func TestCredentialKeyRevealsNoMaterial(t *testing.T) {
 
 func TestCredentialNormalisesResourceAndDefaultsAuthority(t *testing.T) {
 	m := NewManager(Options{})
-	nmi := config.Identity{Mode: config.PodIdentity}
+	nmi := config.Identity{Mode: vocab.PodIdentity}
 	c1, k1, _ := m.Credential(nmi, testPod, authority, "https://vault.azure.net/")
 	c2, k2, _ := m.Credential(nmi, testPod, authority, "https://vault.azure.net")
 	if c1 != c2 || k1 != k2 {
@@ -179,7 +180,7 @@ func TestCredentialValidation(t *testing.T) {
 		{wi("", "c", tenantA), testPod, "api://AzureADTokenExchange"},
 		{sp("", "s", tenantA), testPod, "could not find clientid in secrets"},
 		{sp("c", "", tenantA), testPod, "could not find clientsecret in secrets"},
-		{config.Identity{Mode: config.PodIdentity}, config.Pod{Name: "p"}, "pod name and namespace are required"},
+		{config.Identity{Mode: vocab.PodIdentity}, config.Pod{Name: "p"}, "pod name and namespace are required"},
 		{config.Identity{Mode: 0}, testPod, "unsupported identity mode"},
 		{wi("tok", "c", "bad tenant!"), testPod, "tenant"}, // azidentity validates the tenant
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/sensitive"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 	"github.com/kvcsi/kvcsi/test/emulator"
 )
 
@@ -87,7 +88,7 @@ func TestEmulatorWorkloadIdentity(t *testing.T) {
 	client := sharedClient(e)
 	m := NewManager(Options{Transport: client})
 
-	sa := iss.MintToken(emuSubject, config.WorkloadIdentityAudience, time.Hour, nil)
+	sa := iss.MintToken(emuSubject, vocab.WorkloadIdentityAudience, time.Hour, nil)
 	claims, err := ServiceAccountTokenClaims(sensitive.String(sa))
 	if err != nil || claims.Issuer != emuIssuer || claims.Subject != emuSubject {
 		t.Fatalf("claims %+v, %v", claims, err)
@@ -125,7 +126,7 @@ func TestEmulatorWorkloadIdentity(t *testing.T) {
 		t.Fatalf("token requests after 10 mounts: %d, want 1", n)
 	}
 	// The rotated SA token is new material: exactly one more request.
-	sa2 := iss.MintToken(emuSubject, config.WorkloadIdentityAudience, time.Hour, map[string]any{"jti": "second"})
+	sa2 := iss.MintToken(emuSubject, vocab.WorkloadIdentityAudience, time.Hour, map[string]any{"jti": "second"})
 	cred, _, _ := m.Credential(wi(sa2, emuApp, tenantA), testPod, authority, kvRes)
 	getSecret(t, client, v.URL(), cred)
 	getSecret(t, client, v.URL(), cred)
@@ -134,7 +135,7 @@ func TestEmulatorWorkloadIdentity(t *testing.T) {
 	}
 
 	// A token the FIC does not match fails with the AADSTS code, and is not cached.
-	bad := iss.MintToken("system:serviceaccount:shop:other", config.WorkloadIdentityAudience, time.Hour, nil)
+	bad := iss.MintToken("system:serviceaccount:shop:other", vocab.WorkloadIdentityAudience, time.Hour, nil)
 	cred, _, _ = m.Credential(wi(bad, emuApp, tenantA), testPod, authority, kvRes)
 	for i := 0; i < 2; i++ {
 		_, err := cred.GetToken(emuCtx(t), kvScope)
@@ -241,7 +242,7 @@ func TestEmulatorPodIdentity(t *testing.T) {
 
 	e.ResetCounts()
 	for i := 0; i < 5; i++ {
-		cred, _, err := m.Credential(config.Identity{Mode: config.PodIdentity, TenantID: tenantA}, testPod, authority, "https://vault.azure.net/")
+		cred, _, err := m.Credential(config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}, testPod, authority, "https://vault.azure.net/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +255,7 @@ func TestEmulatorPodIdentity(t *testing.T) {
 	}
 
 	// A pod without an assigned identity gets NMI's 403 in the upstream error text.
-	cred, _, _ := m.Credential(config.Identity{Mode: config.PodIdentity}, config.Pod{Namespace: "shop", Name: "stranger"}, authority, kvRes)
+	cred, _, _ := m.Credential(config.Identity{Mode: vocab.PodIdentity}, config.Pod{Namespace: "shop", Name: "stranger"}, authority, kvRes)
 	_, err := cred.GetToken(emuCtx(t), kvScope)
 	if err == nil || !strings.Contains(err.Error(), "nmi response failed with status code: 403, response body: no AzureAssignedIdentity found for pod:shop/stranger") {
 		t.Fatalf("err = %v", err)
@@ -263,7 +264,7 @@ func TestEmulatorPodIdentity(t *testing.T) {
 	// NMI errors are retried.
 	e.SetFaults(emulator.ServiceNMI, emulator.Faults{ErrorRate: 1, ErrorStatus: 503})
 	before := e.Counts().NMIRequests
-	cred, _, _ = m.Credential(config.Identity{Mode: config.PodIdentity}, config.Pod{Namespace: "shop", Name: "web-1"}, authority, kvRes)
+	cred, _, _ = m.Credential(config.Identity{Mode: vocab.PodIdentity}, config.Pod{Namespace: "shop", Name: "web-1"}, authority, kvRes)
 	if _, err := cred.GetToken(emuCtx(t), kvScope); err == nil || !strings.Contains(err.Error(), "status code: 503") {
 		t.Fatalf("err = %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // TestHammer runs many goroutines mounting with a mix of identities against
@@ -58,7 +59,7 @@ func TestHammer(t *testing.T) {
 			workload{sp(client, secret, tenantB), pod, func(tok string) bool {
 				return strings.HasPrefix(tok, "at|"+client+"|"+tenantB+"|") && strings.HasSuffix(tok, proofOf(secret))
 			}},
-			workload{config.Identity{Mode: config.PodIdentity}, pod, func(tok string) bool {
+			workload{config.Identity{Mode: vocab.PodIdentity}, pod, func(tok string) bool {
 				return tok == "at-ns-"+pod.Name+"-"+kvRes
 			}},
 		)

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 type nmiServer struct {
@@ -52,7 +53,7 @@ func nmiManager(s *nmiServer, o Options) *Manager {
 	return NewManager(o)
 }
 
-var podIdentity = config.Identity{Mode: config.PodIdentity, TenantID: tenantA}
+var podIdentity = config.Identity{Mode: vocab.PodIdentity, TenantID: tenantA}
 
 func TestNMIProtocol(t *testing.T) {
 	exp := time.Now().Add(time.Hour).Unix()

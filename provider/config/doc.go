@@ -6,7 +6,7 @@
 // identity flags, tenantID over the deprecated tenantId, the objects YAML double encoding
 // with exact-case fields, and unknown parameters and fields ignored (Lint reports them).
 // Error texts users grep for are kept verbatim, with a short fix hint appended after
-// ": ". Every validation error matches ErrInvalid; per-object ones are *ObjectError.
+// ": ". Every validation error matches ErrInvalid; per-object ones are *vocab.ObjectError.
 //
 // Deliberate differences from the Azure provider (v1.8.2):
 //

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // ErrInvalid matches, through errors.Is, every validation error Parse, ParseFilePermission
@@ -36,42 +38,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is makes every *Error match ErrInvalid.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
-// ObjectError is a validation failure of one entry of the objects array. Its text is the
-// Azure provider's "failed to get objectType:<t>, objectName:<n>, objectVersion:<v>: <msg>".
-type ObjectError struct {
-	Index   int // position in objects.array
-	Type    string
-	Name    string
-	Version string
-	Err     error // an *Error
-}
-
-func (e *ObjectError) Error() string {
-	return fmt.Sprintf("failed to get objectType:%s, objectName:%s, objectVersion:%s: %s",
-		Abbreviate(e.Type), Abbreviate(e.Name), Abbreviate(e.Version), e.Err)
-}
-
-// Abbreviate shortens a user-supplied identifier that is far longer than any real one (Key
-// Vault names are at most 127 characters), so a hostile manifest cannot make every
-// error and log line megabytes long.
-func Abbreviate(s string) string {
-	const limit = 256
-	if len(s) <= limit {
-		return s
-	}
-	return fmt.Sprintf("%s...(%d bytes)", s[:limit], len(s))
-}
-
-func (e *ObjectError) Unwrap() error { return e.Err }
-
 // invalid builds an *Error.
 func invalid(param, msg, fix string) *Error {
 	return &Error{Param: param, Msg: msg, Fix: fix}
 }
 
 // objectErr wraps err with the identity of raw object i.
-func objectErr(i int, o *keyVaultObject, err *Error) *ObjectError {
-	return &ObjectError{Index: i, Type: o.ObjectType, Name: o.ObjectName, Version: o.ObjectVersion, Err: err}
+func objectErr(i int, o *keyVaultObject, err *Error) *vocab.ObjectError {
+	return &vocab.ObjectError{Index: i, Type: vocab.ObjectType(o.ObjectType), Name: o.ObjectName, Version: o.ObjectVersion, Err: err}
 }
 
 // quoteShort quotes a user-supplied value for a message, cut to a readable length.

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // FuzzParse feeds Parse arbitrary objects YAML and parameters with a known token and
@@ -22,7 +24,7 @@ func FuzzParse(f *testing.F) {
 		token := "tok:" + tokenValue + ":end"
 		secret := "sec:" + secretValue + ":end"
 
-		audience := WorkloadIdentityAudience
+		audience := vocab.WorkloadIdentityAudience
 		a := map[string]string{
 			AttrPodName:       "p",
 			AttrPodNamespace:  "ns",
@@ -35,7 +37,7 @@ func FuzzParse(f *testing.F) {
 		if flag != "" {
 			a[flag] = flagValue
 			if flag == ParamUseAzureTokenProxy {
-				audience = IdentityBindingAudience
+				audience = vocab.IdentityBindingAudience
 			}
 		}
 		tokens, _ := json.Marshal(map[string]map[string]string{audience: {"token": token, "expirationTimestamp": "2030-01-01T00:00:00Z"}})
@@ -72,7 +74,7 @@ func FuzzParse(f *testing.F) {
 		seen := map[string]bool{}
 		for _, o := range m.Objects {
 			switch o.Type {
-			case TypeSecret, TypeKey, TypeCert:
+			case vocab.Secret, vocab.Key, vocab.Cert:
 			default:
 				t.Fatalf("accepted objectType %q", o.Type)
 			}

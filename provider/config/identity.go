@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kvcsi/kvcsi/provider/sensitive"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // modeFlags are the three identity-mode booleans, parsed.
@@ -64,8 +65,8 @@ const (
 	modeNoneWrap  = "failed to build auth config for mode None: "
 	wiTokenWrap   = "failed to parse workload identity tokens, error: "
 	ibTokenWrap   = "failed to parse service account token for identity binding, error: "
-	tokenFixWI    = "the CSIDriver secrets-store.csi.k8s.io needs tokenRequests: [{audience: api://AzureADTokenExchange}] (set tokenRequests in the driver's Helm values)"
-	tokenFixIB    = "the CSIDriver secrets-store.csi.k8s.io needs tokenRequests: [{audience: api://AKSIdentityBinding}] (set tokenRequests in the driver's Helm values)"
+	tokenFixWI    = "the CSIDriver secrets-store.csi.k8s.io needs tokenRequests: [{audience: " + vocab.WorkloadIdentityAudience + "}] (set tokenRequests in the driver's Helm values)"
+	tokenFixIB    = "the CSIDriver secrets-store.csi.k8s.io needs tokenRequests: [{audience: " + vocab.IdentityBindingAudience + "}] (set tokenRequests in the driver's Helm values)"
 	noIdentityFix = "set parameters.clientID for workload identity (recommended), or set nodePublishSecretRef in the pod's volume to a Secret with clientid and clientsecret keys, or set useVMManagedIdentity: \"true\""
 )
 
@@ -75,13 +76,13 @@ func parseIdentity(get func(string) string, secrets map[string]string, flags mod
 	clientID := get(ParamClientID)
 	switch {
 	case flags.podIdentity:
-		id.Mode = PodIdentity
+		id.Mode = vocab.PodIdentity
 	case flags.vmManagedIdentity:
 		// Deliberate difference: clientID does not make a workload identity token mandatory here.
-		id.Mode = VMManagedIdentity
+		id.Mode = vocab.VMManagedIdentity
 		id.UserAssignedIdentityID = get(ParamUserAssignedIdentityID)
 	case flags.azureTokenProxy:
-		id.Mode = IdentityBinding
+		id.Mode = vocab.IdentityBinding
 		if clientID == "" {
 			return id, invalid(ParamClientID, "clientID is required for identity binding",
 				"set parameters.clientID to the client ID of the user-assigned managed identity bound to the service account")
@@ -91,21 +92,21 @@ func parseIdentity(get func(string) string, secrets map[string]string, flags mod
 		if raw == "" {
 			return id, invalid("", "service account tokens are required for identity binding", tokenFixIB)
 		}
-		tok, err := tokenFor(raw, IdentityBindingAudience)
+		tok, err := tokenFor(raw, vocab.IdentityBindingAudience)
 		if err != nil {
 			return id, &Error{Msg: ibTokenWrap + err.Error(), Fix: tokenFixIB}
 		}
 		id.ServiceAccountToken = tok
 	case clientID != "":
-		id.Mode = WorkloadIdentity
+		id.Mode = vocab.WorkloadIdentity
 		id.ClientID = clientID
-		tok, err := tokenFor(serviceAccountTokens(get, secrets), WorkloadIdentityAudience)
+		tok, err := tokenFor(serviceAccountTokens(get, secrets), vocab.WorkloadIdentityAudience)
 		if err != nil {
 			return id, &Error{Msg: modeNoneWrap + wiTokenWrap + err.Error(), Fix: tokenFixWI}
 		}
 		id.ServiceAccountToken = tok
 	default:
-		id.Mode = ServicePrincipal
+		id.Mode = vocab.ServicePrincipal
 		cid, secret, err := servicePrincipal(secrets)
 		if err != nil {
 			err.Msg = modeNoneWrap + err.Msg

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Finding is one problem Lint reports in a SecretProviderClass's parameters.
@@ -162,7 +164,7 @@ func appendErr(out []Finding, object string, err error) []Finding {
 		return out
 	}
 	f := Finding{Object: object, Message: err.Error(), Invalid: true}
-	var oe *ObjectError
+	var oe *vocab.ObjectError
 	if errors.As(err, &oe) {
 		f.Object = fmt.Sprintf("objects.array[%d] (objectType:%s, objectName:%s)", oe.Index, oe.Type, oe.Name)
 	}
@@ -181,7 +183,7 @@ func isNilError(err error) bool {
 	switch e := err.(type) {
 	case *Error:
 		return e == nil
-	case *ObjectError:
+	case *vocab.ObjectError:
 		return e == nil
 	}
 	return false

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kvcsi/kvcsi/provider/format"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // objectsDoc is the objects parameter: a YAML document whose array holds one YAML string
@@ -108,7 +109,7 @@ func decodeObject(i int, s string) (*keyVaultObject, *Error) {
 
 // secretTypeFix is fix, unless objectType is secret in the wrong case.
 func secretTypeFix(objectType, fix string) string {
-	if strings.EqualFold(objectType, string(TypeSecret)) {
+	if strings.EqualFold(objectType, string(vocab.Secret)) {
 		return fmt.Sprintf("objectType is case-sensitive: write secret, not %s", objectType)
 	}
 	return fix
@@ -132,7 +133,7 @@ func checkVaultName(param, name string) *Error {
 // buildObject validates objects.array[i] on its own and turns it into an Object. The
 // Azure provider's checks come first, in its order, so any object it rejects gets its
 // message; kvcsi's stricter checks follow.
-func buildObject(i int, o *keyVaultObject, topVault string, defaultMode fs.FileMode) (Object, *ObjectError) {
+func buildObject(i int, o *keyVaultObject, topVault string, defaultMode fs.FileMode) (Object, *vocab.ObjectError) {
 	obj, err := buildObjectErr(i, o, topVault, defaultMode)
 	if err != nil {
 		return Object{}, objectErr(i, o, err)
@@ -141,7 +142,7 @@ func buildObject(i int, o *keyVaultObject, topVault string, defaultMode fs.FileM
 }
 
 func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.FileMode) (Object, *Error) {
-	isSecret := o.ObjectType == string(TypeSecret)
+	isSecret := o.ObjectType == string(vocab.Secret)
 	format := strings.ToLower(o.ObjectFormat)
 	encoding := strings.ToLower(o.ObjectEncoding)
 
@@ -177,11 +178,11 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 	}
 
 	// kvcsi: objectType up front and case-sensitive, as the fetch will need it.
-	switch ObjectType(o.ObjectType) {
-	case TypeSecret, TypeKey, TypeCert:
+	switch vocab.ObjectType(o.ObjectType) {
+	case vocab.Secret, vocab.Key, vocab.Cert:
 	default:
 		fix := "set objectType to secret, key or cert"
-		if t := ObjectType(strings.ToLower(o.ObjectType)); t == TypeSecret || t == TypeKey || t == TypeCert {
+		if t := vocab.ObjectType(strings.ToLower(o.ObjectType)); t == vocab.Secret || t == vocab.Key || t == vocab.Cert {
 			fix = fmt.Sprintf("objectType is case-sensitive: write %s, not %s", t, o.ObjectType)
 		}
 		return Object{}, invalid(FieldObjectType, "Invalid vaultObjectTypes. Should be secret, key, or cert", fix)
@@ -198,7 +199,7 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 	obj := Object{
 		Index:          i,
 		Name:           o.ObjectName,
-		Type:           ObjectType(o.ObjectType),
+		Type:           vocab.ObjectType(o.ObjectType),
 		Alias:          o.ObjectAlias,
 		Version:        o.ObjectVersion,
 		VersionHistory: o.ObjectVersionHistory,
@@ -232,14 +233,14 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		}
 		switch p := strings.ToLower(o.CertificatePart); p {
 		case "full":
-			obj.CertPart = CertPartFull
-		case string(CertPartChain), string(CertPartKey):
-			obj.CertPart = CertPart(p)
+			obj.CertPart = vocab.CertPartFull
+		case string(vocab.CertPartChain), string(vocab.CertPartKey):
+			obj.CertPart = vocab.CertPart(p)
 		default:
 			return Object{}, invalid(FieldCertificatePart, fmt.Sprintf("invalid certificatePart: %s, should be full, chain or key", o.CertificatePart),
 				"use certificatePart: full (the default), chain (certificates only) or key (private key only)")
 		}
-		if obj.CertPart != CertPartFull && format == "pfx" {
+		if obj.CertPart != vocab.CertPartFull && format == "pfx" {
 			return Object{}, invalid(FieldCertificatePart, "certificatePart "+string(obj.CertPart)+" cannot be combined with objectFormat: pfx",
 				"remove objectFormat: pfx; certificatePart selects PEM blocks")
 		}
@@ -248,7 +249,7 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		if !isSecret {
 			return Object{}, secretOnly(FieldSplitCertAndKey)
 		}
-		if obj.CertPart != CertPartFull {
+		if obj.CertPart != vocab.CertPartFull {
 			return Object{}, invalid(FieldSplitCertAndKey, "splitCertAndKey cannot be combined with certificatePart "+string(obj.CertPart),
 				"use one of them: splitCertAndKey writes the full output with .crt and .key files, certificatePart one part")
 		}

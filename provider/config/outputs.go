@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // output is one path a validated object writes, relative to the mount.
@@ -99,8 +101,8 @@ func describe(o *Object) string {
 	return fmt.Sprintf("objects.array[%d] (objectType:%s, objectName:%s)", o.Index, o.Type, o.Name)
 }
 
-func objectErrFor(o *Object, err *Error) *ObjectError {
-	return &ObjectError{Index: o.Index, Type: string(o.Type), Name: o.Name, Version: o.Version, Err: err}
+func objectErrFor(o *Object, err *Error) *vocab.ObjectError {
+	return &vocab.ObjectError{Index: o.Index, Type: o.Type, Name: o.Name, Version: o.Version, Err: err}
 }
 
 // checkOutputs finds output paths written twice, or used as a file by one object and as a
@@ -108,7 +110,7 @@ func objectErrFor(o *Object, err *Error) *ObjectError {
 // splitCertAndKey object. Each error is reported on the later output and names the
 // earlier object. Outputs are indexed by path, so the cost grows with the number and
 // depth of the paths, not with their pairs.
-func checkOutputs(objs []Object) []*ObjectError {
+func checkOutputs(objs []Object) []*vocab.ObjectError {
 	var outs []output
 	for k := range objs {
 		outs = append(outs, outputsOf(k, &objs[k])...)
@@ -130,7 +132,7 @@ func checkOutputs(objs []Object) []*ObjectError {
 	}
 
 	ix := pathIndex{exact: map[string]int{}, inside: map[string]int{}, indexed: map[string][]int{}}
-	var errs []*ObjectError
+	var errs []*vocab.ObjectError
 	for j, b := range outs {
 		ob := &objs[b.obj]
 		if i, p, kind := ix.find(outs, b); kind != noClash {

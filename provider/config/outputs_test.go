@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // The straightforward pairwise check, kept as the oracle for checkOutputs.
@@ -33,12 +35,12 @@ func companionClash(a, q output) bool {
 
 // checkOutputs finds output paths written twice, or used as a file by one object and as a
 // directory by another. Each error is reported on the later object and names the earlier.
-func naiveCheckOutputs(objs []Object) []*ObjectError {
+func naiveCheckOutputs(objs []Object) []*vocab.ObjectError {
 	var outs []output
 	for k := range objs {
 		outs = append(outs, outputsOf(k, &objs[k])...)
 	}
-	var errs []*ObjectError
+	var errs []*vocab.ObjectError
 	for j, b := range outs {
 		ob := &objs[b.obj]
 		reported := false
@@ -96,7 +98,7 @@ func TestCheckOutputsMatchesPairwise(t *testing.T) {
 	for iter := 0; iter < 20000; iter++ {
 		var objs []Object
 		for k := 0; k < 1+rng.Intn(4); k++ {
-			o := Object{Index: k, Name: fmt.Sprint("o", k), Type: TypeSecret, Alias: randPath(), SplitCertAndKey: rng.Intn(3) == 0}
+			o := Object{Index: k, Name: fmt.Sprint("o", k), Type: vocab.Secret, Alias: randPath(), SplitCertAndKey: rng.Intn(3) == 0}
 			if rng.Intn(3) == 0 {
 				o.VersionHistory = int32(rng.Intn(4))
 			}
@@ -118,7 +120,7 @@ func TestCheckOutputsMatchesPairwise(t *testing.T) {
 func BenchmarkCheckOutputs(b *testing.B) {
 	var objs []Object
 	for i := 0; i < 2000; i++ {
-		objs = append(objs, Object{Index: i, Name: fmt.Sprint("o", i), Type: TypeSecret,
+		objs = append(objs, Object{Index: i, Name: fmt.Sprint("o", i), Type: vocab.Secret,
 			Alias: fmt.Sprintf("dir%d/sub/o%d", i%10, i), VersionHistory: int32(i % 3), SplitCertAndKey: i%2 == 0})
 	}
 	b.ResetTimer()

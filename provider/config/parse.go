@@ -86,7 +86,7 @@ func (p *Parser) objects(raw, vault string, defaultMode fs.FileMode) ([]Object, 
 //
 // Checks run in the Azure provider's order and the first failure is returned: pod keys,
 // identity-mode flags, keyvaultName, tenant, identity material, objects, vault name. Every
-// error matches ErrInvalid; errors about one object are *ObjectError.
+// error matches ErrInvalid; errors about one object are *vocab.ObjectError.
 func Parse(attributes, secrets map[string]string, defaultMode fs.FileMode) (*Mount, error) {
 	return parse(nil, attributes, secrets, defaultMode)
 }

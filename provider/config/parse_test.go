@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kvcsi/kvcsi/provider/sensitive"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // obj is a shorthand for a single-object objects parameter.
@@ -85,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "ib no clientID", attrs: attrs(ParamUseAzureTokenProxy, "true"), want: "clientID is required for identity binding"},
 		{name: "ib no tokens", attrs: attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "cid"),
 			want: "service account tokens are required for identity binding"},
-		{name: "ib wrong audience", attrs: attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "cid", AttrServiceAccountToken, tokensJSON(WorkloadIdentityAudience)),
+		{name: "ib wrong audience", attrs: attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "cid", AttrServiceAccountToken, tokensJSON(vocab.WorkloadIdentityAudience)),
 			want: "failed to parse service account token for identity binding, error: token for audience api://AKSIdentityBinding not found"},
 		{name: "ib bad json", attrs: attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "cid", AttrServiceAccountToken, "["+testToken),
 			want: "failed to parse service account token for identity binding, error: failed to unmarshal service account tokens, error: "},
@@ -285,9 +286,9 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 			if strings.HasPrefix(msg, "failed to get objectType:") {
-				var oe *ObjectError
+				var oe *vocab.ObjectError
 				if !errors.As(err, &oe) {
-					t.Errorf("object error is not an *ObjectError: %T", err)
+					t.Errorf("object error is not an *vocab.ObjectError: %T", err)
 				}
 			}
 		})
@@ -297,12 +298,12 @@ func TestParseErrors(t *testing.T) {
 func TestObjectErrorFields(t *testing.T) {
 	a := attrs(ParamObjects, objectsYAML("objectName: a\nobjectType: secret", "objectName: b\nobjectType: key\nobjectVersion: ' v2 '\nobjectFormat: pfx"))
 	_, err := Parse(a, spSecrets(), 0o644)
-	var oe *ObjectError
+	var oe *vocab.ObjectError
 	if !errors.As(err, &oe) {
-		t.Fatalf("want *ObjectError, got %T %v", err, err)
+		t.Fatalf("want *vocab.ObjectError, got %T %v", err, err)
 	}
 	if oe.Index != 1 || oe.Type != "key" || oe.Name != "b" || oe.Version != "v2" {
-		t.Errorf("ObjectError = %+v", oe)
+		t.Errorf("vocab.ObjectError = %+v", oe)
 	}
 	var ve *Error
 	if !errors.As(err, &ve) || ve.Param != FieldObjectFormat || ve.Fix == "" {
@@ -328,7 +329,7 @@ func TestParseServicePrincipal(t *testing.T) {
 	a := attrs(ParamTenantID, "  tenant-1  ")
 	m := mustParse(t, a, map[string]string{"ClientId": " app-1\n", "CLIENTSECRET": testSecret, "other": "x"})
 	id := m.Identity
-	if id.Mode != ServicePrincipal || id.ClientID != "app-1" || id.ClientSecret.Reveal() != testSecret || id.TenantID != "tenant-1" {
+	if id.Mode != vocab.ServicePrincipal || id.ClientID != "app-1" || id.ClientSecret.Reveal() != testSecret || id.TenantID != "tenant-1" {
 		t.Fatalf("identity = %+v", id)
 	}
 	if !id.ServiceAccountToken.IsEmpty() {
@@ -349,14 +350,14 @@ func TestParseWorkloadIdentity(t *testing.T) {
 			a := attrs(ParamClientID, " cid ")
 			s := map[string]string{}
 			if where != "secrets" {
-				a[AttrServiceAccountToken] = tokensJSON(WorkloadIdentityAudience)
+				a[AttrServiceAccountToken] = tokensJSON(vocab.WorkloadIdentityAudience)
 			}
 			if where != "attributes" {
-				s[AttrServiceAccountToken] = tokensJSON(WorkloadIdentityAudience)
+				s[AttrServiceAccountToken] = tokensJSON(vocab.WorkloadIdentityAudience)
 			}
 			m := mustParse(t, a, s)
 			id := m.Identity
-			if id.Mode != WorkloadIdentity || id.ClientID != "cid" || id.ServiceAccountToken.Reveal() != testToken {
+			if id.Mode != vocab.WorkloadIdentity || id.ClientID != "cid" || id.ServiceAccountToken.Reveal() != testToken {
 				t.Fatalf("identity = %+v", id)
 			}
 		})
@@ -372,9 +373,9 @@ func TestParseWorkloadIdentityManyAudiences(t *testing.T) {
 }
 
 func TestParseIdentityBinding(t *testing.T) {
-	m := mustParse(t, attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "uami", AttrServiceAccountToken, tokensJSON(IdentityBindingAudience)), nil)
+	m := mustParse(t, attrs(ParamUseAzureTokenProxy, "true", ParamClientID, "uami", AttrServiceAccountToken, tokensJSON(vocab.IdentityBindingAudience)), nil)
 	id := m.Identity
-	if id.Mode != IdentityBinding || id.ClientID != "uami" || id.ServiceAccountToken.Reveal() != testToken {
+	if id.Mode != vocab.IdentityBinding || id.ClientID != "uami" || id.ServiceAccountToken.Reveal() != testToken {
 		t.Fatalf("identity = %+v", id)
 	}
 }
@@ -393,7 +394,7 @@ func TestParseVMManagedIdentity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := mustParse(t, tt.a, nil)
-			if m.Identity.Mode != VMManagedIdentity || m.Identity.UserAssignedIdentityID != tt.uami {
+			if m.Identity.Mode != vocab.VMManagedIdentity || m.Identity.UserAssignedIdentityID != tt.uami {
 				t.Fatalf("identity = %+v", m.Identity)
 			}
 		})
@@ -402,7 +403,7 @@ func TestParseVMManagedIdentity(t *testing.T) {
 
 func TestParsePodIdentity(t *testing.T) {
 	m := mustParse(t, attrs(ParamUsePodIdentity, "t", ParamClientID, "cid", ParamUserAssignedIdentityID, "ignored"), nil)
-	if m.Identity.Mode != PodIdentity || m.Identity.UserAssignedIdentityID != "" {
+	if m.Identity.Mode != vocab.PodIdentity || m.Identity.UserAssignedIdentityID != "" {
 		t.Fatalf("identity = %+v", m.Identity)
 	}
 }
@@ -410,13 +411,13 @@ func TestParsePodIdentity(t *testing.T) {
 func TestParseBoolVariants(t *testing.T) {
 	for _, v := range []string{"1", "t", "T", "TRUE", "true", "True", " true "} {
 		m := mustParse(t, attrs(ParamUseVMManagedIdentity, v), nil)
-		if m.Identity.Mode != VMManagedIdentity {
+		if m.Identity.Mode != vocab.VMManagedIdentity {
 			t.Errorf("%q: mode %v", v, m.Identity.Mode)
 		}
 	}
 	for _, v := range []string{"0", "f", "F", "FALSE", "false", "False", "  "} {
 		m := mustParse(t, attrs(ParamUseVMManagedIdentity, v, ParamUsePodIdentity, v, ParamUseAzureTokenProxy, v), spSecrets())
-		if m.Identity.Mode != ServicePrincipal {
+		if m.Identity.Mode != vocab.ServicePrincipal {
 			t.Errorf("%q: mode %v", v, m.Identity.Mode)
 		}
 	}
@@ -509,12 +510,12 @@ const docsSPC = `array:
 func TestParseObjects(t *testing.T) {
 	m := mustParse(t, attrs(ParamObjects, docsSPC), spSecrets())
 	want := []Object{
-		{Index: 0, Name: "secret1", Type: TypeSecret, Mode: 0o644, VaultName: "kv-prod-01"},
-		{Index: 1, Name: "key1", Type: TypeKey, Mode: 0o644, VaultName: "kv-prod-01"},
-		{Index: 2, Name: "cert1", Type: TypeCert, Alias: "tls.crt", Mode: 0o644, VaultName: "kv-prod-01"},
-		{Index: 3, Name: "cert1", Type: TypeSecret, Alias: "tls.key", Format: "pem", Mode: 0o644, VaultName: "kv-prod-01"},
-		{Index: 4, Name: "pfx1", Type: TypeSecret, Format: "pfx", Encoding: "base64", Mode: 0o600, ModeSet: true, VaultName: "kv-prod-01"},
-		{Index: 5, Name: "storage-key", Type: TypeSecret, VersionHistory: 5, Mode: 0o644, VaultName: "kv-prod-01"},
+		{Index: 0, Name: "secret1", Type: vocab.Secret, Mode: 0o644, VaultName: "kv-prod-01"},
+		{Index: 1, Name: "key1", Type: vocab.Key, Mode: 0o644, VaultName: "kv-prod-01"},
+		{Index: 2, Name: "cert1", Type: vocab.Cert, Alias: "tls.crt", Mode: 0o644, VaultName: "kv-prod-01"},
+		{Index: 3, Name: "cert1", Type: vocab.Secret, Alias: "tls.key", Format: "pem", Mode: 0o644, VaultName: "kv-prod-01"},
+		{Index: 4, Name: "pfx1", Type: vocab.Secret, Format: "pfx", Encoding: "base64", Mode: 0o600, ModeSet: true, VaultName: "kv-prod-01"},
+		{Index: 5, Name: "storage-key", Type: vocab.Secret, VersionHistory: 5, Mode: 0o644, VaultName: "kv-prod-01"},
 	}
 	if len(m.Objects) != len(want) {
 		t.Fatalf("got %d objects: %+v", len(m.Objects), m.Objects)
@@ -548,7 +549,7 @@ func TestParseObjectsEncodings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := mustParse(t, attrs(ParamObjects, tt.objects), spSecrets())
-			if len(m.Objects) != 1 || m.Objects[0].Name != "a" || m.Objects[0].Type != TypeSecret ||
+			if len(m.Objects) != 1 || m.Objects[0].Name != "a" || m.Objects[0].Type != vocab.Secret ||
 				m.Objects[0].Version != "" || m.Objects[0].VersionHistory != 0 {
 				t.Fatalf("objects = %+v", m.Objects)
 			}
@@ -642,10 +643,10 @@ jmesPath:
 	)
 	m := mustParse(t, attrs(ParamObjects, objects), spSecrets())
 	o := m.Objects
-	if o[0].VaultName != "kv-certs" || o[0].CertPart != CertPartChain || o[1].VaultName != "kv-prod-01" || o[1].CertPart != CertPartKey {
+	if o[0].VaultName != "kv-certs" || o[0].CertPart != vocab.CertPartChain || o[1].VaultName != "kv-prod-01" || o[1].CertPart != vocab.CertPartKey {
 		t.Errorf("vault/certpart: %+v %+v", o[0], o[1])
 	}
-	if o[2].CertPart != CertPartFull || !o[2].SplitCertAndKey || o[2].ConvertPFX {
+	if o[2].CertPart != vocab.CertPartFull || !o[2].SplitCertAndKey || o[2].ConvertPFX {
 		t.Errorf("split: %+v", o[2])
 	}
 	if !o[3].ConvertPFX || o[3].SplitCertAndKey {

@@ -5,41 +5,8 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/sensitive"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
-
-// Audiences of the service-account tokens the driver passes in
-// csi.storage.k8s.io/serviceAccount.tokens.
-const (
-	WorkloadIdentityAudience = "api://AzureADTokenExchange"
-	IdentityBindingAudience  = "api://AKSIdentityBinding"
-)
-
-// IdentityMode is how the pod's Entra ID token is obtained.
-type IdentityMode int
-
-const (
-	WorkloadIdentity  IdentityMode = iota + 1 // clientID + SA token exchanged as a client assertion
-	ServicePrincipal                          // clientid/clientsecret from nodePublishSecretRef
-	VMManagedIdentity                         // IMDS, system- or user-assigned
-	PodIdentity                               // aad-pod-identity NMI endpoint (deprecated upstream)
-	IdentityBinding                           // AKS identity binding through the cluster token proxy
-)
-
-func (m IdentityMode) String() string {
-	switch m {
-	case WorkloadIdentity:
-		return "workload identity"
-	case ServicePrincipal:
-		return "service principal"
-	case VMManagedIdentity:
-		return "VM managed identity"
-	case PodIdentity:
-		return "pod identity"
-	case IdentityBinding:
-		return "identity binding"
-	}
-	return "unknown identity mode"
-}
 
 // Pod is the pod the volume is mounted for, from the driver's podInfoOnMount keys.
 type Pod struct {
@@ -51,37 +18,19 @@ type Pod struct {
 
 // Identity is everything needed to obtain a token for the pod.
 type Identity struct {
-	Mode     IdentityMode
+	Mode     vocab.IdentityMode
 	TenantID string
-	// ClientID is the app or managed identity for WorkloadIdentity and
-	// IdentityBinding, and the nodePublishSecretRef clientid for ServicePrincipal.
+	// ClientID is the app or managed identity for vocab.WorkloadIdentity and
+	// vocab.IdentityBinding, and the nodePublishSecretRef clientid for vocab.ServicePrincipal.
 	ClientID     string
-	ClientSecret sensitive.String // ServicePrincipal only
-	// ServiceAccountToken is the pod's token for WorkloadIdentityAudience
-	// (WorkloadIdentity) or IdentityBindingAudience (IdentityBinding).
+	ClientSecret sensitive.String // vocab.ServicePrincipal only
+	// ServiceAccountToken is the pod's token for vocab.WorkloadIdentityAudience
+	// (vocab.WorkloadIdentity) or vocab.IdentityBindingAudience (vocab.IdentityBinding).
 	ServiceAccountToken sensitive.String
 	// UserAssignedIdentityID is the client ID of a user-assigned identity for
-	// VMManagedIdentity; empty means system-assigned.
+	// vocab.VMManagedIdentity; empty means system-assigned.
 	UserAssignedIdentityID string
 }
-
-// ObjectType is a Key Vault object kind, exactly as the objectType field spells it.
-type ObjectType string
-
-const (
-	TypeSecret ObjectType = "secret"
-	TypeKey    ObjectType = "key"
-	TypeCert   ObjectType = "cert"
-)
-
-// CertPart selects what of a certificate-backed secret is written (kvcsi extension).
-type CertPart string
-
-const (
-	CertPartFull  CertPart = ""      // keys and certificates, as the Azure provider writes them
-	CertPartChain CertPart = "chain" // certificates only
-	CertPartKey   CertPart = "key"   // private key only
-)
 
 // JSONPath is one value extracted from a JSON secret into its own file (kvcsi extension,
 // shaped like the AWS provider's jmesPath entries).
@@ -97,7 +46,7 @@ type Object struct {
 	Index int // position in the objects array, for error messages
 
 	Name           string
-	Type           ObjectType
+	Type           vocab.ObjectType
 	Alias          string // as given (may be empty)
 	Version        string
 	VersionHistory int32
@@ -107,10 +56,10 @@ type Object struct {
 	ModeSet        bool // Mode came from filePermission rather than the driver default
 
 	// kvcsi extensions; zero values keep the Azure provider's behaviour.
-	VaultName       string   // the object's keyvaultName, else the top-level one
-	CertPart        CertPart // certificatePart
-	SplitCertAndKey bool     // splitCertAndKey: .crt/.key for this object without the global flag
-	ConvertPFX      bool     // convertPFXToPEM: a plain secret holding a PFX is written as PEM
+	VaultName       string         // the object's keyvaultName, else the top-level one
+	CertPart        vocab.CertPart // certificatePart
+	SplitCertAndKey bool           // splitCertAndKey: .crt/.key for this object without the global flag
+	ConvertPFX      bool           // convertPFXToPEM: a plain secret holding a PFX is written as PEM
 	JSONPaths       []JSONPath
 }
 

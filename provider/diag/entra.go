@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // AADSTS codes with a specific explanation.
@@ -86,7 +88,7 @@ func explainEntra(a aadError, c Context) *Error {
 	case a.code == aadUnauthorizedForResource:
 		x.Kind = KindPermissionDenied
 		x.Fix = fmt.Sprintf("the service principal of client ID %s is disabled in tenant %s: enable it", c.ClientID, tenant)
-	case a.status == 0 && c.IdentityMode == ModeIdentityBinding:
+	case a.status == 0 && c.IdentityMode == vocab.IdentityBinding:
 		// Identity binding talks only to the cluster's token proxy: it could not be
 		// set up, reached or trusted.
 		x.Kind = KindUnavailable
@@ -155,7 +157,7 @@ func (c Context) federationFix(code int, tenant string) string {
 
 func (c Context) appNotFoundFix(tenant string) string {
 	what := "clientID"
-	if c.IdentityMode == ModeServicePrincipal {
+	if c.IdentityMode == vocab.ServicePrincipal {
 		what = "the clientid key of the nodePublishSecretRef Secret"
 	}
 	fix := fmt.Sprintf("check %s: %s must be the client (application) ID, not the object ID, of an app registration or managed identity in tenant %s", what, c.ClientID, tenant)

@@ -12,17 +12,19 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvcsi/kvcsi/provider/format"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Context is what is known about a failing object when explaining its error. It holds
 // no secret: token claims only, never the token.
 type Context struct {
-	ObjectType, ObjectName, ObjectVersion string
-	Vault                                 string // vault name
-	VaultURL                              string
-	IdentityMode                          string // "workload identity", "service principal", … (the Mode* constants)
-	ClientID                              string
-	TenantID                              string
+	ObjectType                vocab.ObjectType
+	ObjectName, ObjectVersion string
+	Vault                     string // vault name
+	VaultURL                  string
+	IdentityMode              vocab.IdentityMode
+	ClientID                  string
+	TenantID                  string
 	// Token holds the claims of the pod's service-account token (workload identity and
 	// identity binding); nil otherwise.
 	Token *TokenClaims
@@ -30,21 +32,8 @@ type Context struct {
 	Now func() time.Time
 }
 
-// Identity modes as Context.IdentityMode spells them (config.IdentityMode.String()).
-const (
-	ModeWorkloadIdentity  = "workload identity"
-	ModeServicePrincipal  = "service principal"
-	ModeVMManagedIdentity = "VM managed identity"
-	ModePodIdentity       = "pod identity"
-	ModeIdentityBinding   = "identity binding"
-)
-
-// Audiences of the service-account tokens (config.WorkloadIdentityAudience, …).
-const (
-	workloadIdentityAudience = "api://AzureADTokenExchange"
-	identityBindingAudience  = "api://AKSIdentityBinding"
-	imdsHost                 = "169.254.169.254"
-)
+// imdsHost is the instance metadata service's address.
+const imdsHost = "169.254.169.254"
 
 // TokenClaims are the service-account token's non-secret claims.
 type TokenClaims struct {
@@ -104,7 +93,7 @@ func explain(err error, c Context) *Error {
 	switch {
 	case errors.As(err, &afe):
 		a := parseAuth(afe)
-		if c.IdentityMode == ModeVMManagedIdentity || a.host == imdsHost {
+		if c.IdentityMode == vocab.VMManagedIdentity || a.host == imdsHost {
 			return explainIMDS(a, c)
 		}
 		return explainEntra(a, c)
@@ -146,19 +135,15 @@ func (c Context) who() string {
 		return s + " (client ID " + c.ClientID + ")"
 	}
 	switch c.IdentityMode {
-	case ModeWorkloadIdentity:
-		return id("workload identity")
-	case ModeServicePrincipal:
-		return id("service principal")
-	case ModeVMManagedIdentity:
+	case vocab.WorkloadIdentity, vocab.ServicePrincipal, vocab.IdentityBinding:
+		return id(c.IdentityMode.String())
+	case vocab.VMManagedIdentity:
 		if c.ClientID == "" {
 			return "the node's system-assigned managed identity"
 		}
 		return "the node's user-assigned managed identity (client ID " + c.ClientID + ")"
-	case ModePodIdentity:
+	case vocab.PodIdentity:
 		return "the pod's aad-pod-identity identity"
-	case ModeIdentityBinding:
-		return id("identity binding")
 	}
 	return id("the identity")
 }
@@ -189,22 +174,16 @@ func (c Context) vaultSuffix() string {
 
 // object is `secret "db"` (or key, certificate).
 func (c Context) object() string {
-	return typeWord(c.ObjectType) + " " + fmt.Sprintf("%q", c.ObjectName)
+	return c.ObjectType.Noun() + " " + fmt.Sprintf("%q", c.ObjectName)
 }
 
-func typeWord(objectType string) string {
-	if objectType == "cert" {
-		return "certificate"
-	}
-	return objectType
-}
-
-// audience is the audience of the service-account token the identity mode presents.
+// audience is the audience of the service-account token the identity mode presents
+// (workload identity's when the mode has none, for messages about federation).
 func (c Context) audience() string {
-	if c.IdentityMode == ModeIdentityBinding {
-		return identityBindingAudience
+	if a := c.IdentityMode.Audience(); a != "" {
+		return a
 	}
-	return workloadIdentityAudience
+	return vocab.WorkloadIdentityAudience
 }
 
 func explainContext(err error, c Context) *Error {

@@ -12,9 +12,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"google.golang.org/grpc/codes"
 
-	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/format"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 const (
@@ -27,8 +27,8 @@ var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 func wiContext() diag.Context {
 	return diag.Context{
-		ObjectType: "secret", ObjectName: "db", Vault: testVault, VaultURL: "https://" + testVault + ".vault.azure.net/",
-		IdentityMode: diag.ModeWorkloadIdentity, ClientID: testClient, TenantID: testTenant,
+		ObjectType: vocab.Secret, ObjectName: "db", Vault: testVault, VaultURL: "https://" + testVault + ".vault.azure.net/",
+		IdentityMode: vocab.WorkloadIdentity, ClientID: testClient, TenantID: testTenant,
 		Token: &diag.TokenClaims{Issuer: issuer, Subject: subject, Audience: []string{"api://AzureADTokenExchange"}, Expiry: now.Add(time.Hour)},
 		Now:   func() time.Time { return now },
 	}
@@ -40,11 +40,11 @@ func with(c diag.Context, f func(*diag.Context)) diag.Context {
 }
 
 func spContext() diag.Context {
-	return with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.Token = diag.ModeServicePrincipal, nil })
+	return with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.Token = vocab.ServicePrincipal, nil })
 }
 
 func miContext(clientID string) diag.Context {
-	return with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModeVMManagedIdentity, clientID, nil })
+	return with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.VMManagedIdentity, clientID, nil })
 }
 
 func rbacMessage(action string) string {
@@ -248,30 +248,30 @@ func TestExplain(t *testing.T) {
 			func(t *testing.T) error {
 				return errors.New("nmi response failed with status code: 403, response body: no AzureAssignedIdentity found for pod:shop/web in assigned state")
 			},
-			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnauthenticated,
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
 			[]string{"aad-pod-identity (NMI) gave the pod no token: nmi response failed with status code: 403, response body: no AzureAssignedIdentity found for pod:shop/web"},
 			[]string{"aadpodidbinding label", "deprecated"}, nil},
 		{"NMI: server error",
 			func(t *testing.T) error {
 				return errors.New("nmi response failed with status code: 500, response body: internal error")
 			},
-			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnavailable,
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnavailable,
 			[]string{"status code: 500"}, []string{"NMI pod's logs"}, nil},
 		{"NMI: throttled",
 			func(t *testing.T) error {
 				return errors.New("nmi response failed with status code: 429, response body: slow down")
 			},
-			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindThrottled,
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindThrottled,
 			[]string{"status code: 429"}, []string{"throttling"}, nil},
 		{"NMI: no token in the answer",
 			func(t *testing.T) error {
 				return errors.New("nmi did not return expected values in response: token and clientid")
 			},
-			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnauthenticated,
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
 			[]string{"nmi did not return expected values in response: token and clientid"}, []string{"NMI answered without a token"}, nil},
 		{"NMI: not listening",
 			func(t *testing.T) error { return fmt.Errorf("nmi request failed: %w", refusedError(t)) },
-			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = diag.ModePodIdentity, "", nil }), diag.KindUnavailable,
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnavailable,
 			[]string{"nmi request failed", "connection refused"}, []string{"--nmi-port"}, nil},
 
 		// Transport and deadlines.
@@ -302,7 +302,7 @@ func TestExplain(t *testing.T) {
 			[]string{"check that the node reaches app-vault.vault.azure.net"}, nil},
 		{"rendering",
 			func(t *testing.T) error {
-				return &format.Error{Kind: format.KindSecret, Object: "db", Reason: "objectEncoding base64 cannot decode the secret", Fix: "store the value base64-encoded, or remove objectEncoding", Err: errors.New("illegal base64 data at input byte 4")}
+				return &format.Error{Type: vocab.Secret, Object: "db", Reason: "objectEncoding base64 cannot decode the secret", Fix: "store the value base64-encoded, or remove objectEncoding", Err: errors.New("illegal base64 data at input byte 4")}
 			},
 			wiContext(), diag.KindInvalid,
 			[]string{`"db": objectEncoding base64 cannot decode the secret: illegal base64 data at input byte 4`},
@@ -390,20 +390,6 @@ func TestExplainRedacts(t *testing.T) {
 	}
 }
 
-func TestModesMatchConfig(t *testing.T) {
-	for mode, want := range map[config.IdentityMode]string{
-		config.WorkloadIdentity:  diag.ModeWorkloadIdentity,
-		config.ServicePrincipal:  diag.ModeServicePrincipal,
-		config.VMManagedIdentity: diag.ModeVMManagedIdentity,
-		config.PodIdentity:       diag.ModePodIdentity,
-		config.IdentityBinding:   diag.ModeIdentityBinding,
-	} {
-		if mode.String() != want {
-			t.Errorf("config mode %q, diag constant %q", mode.String(), want)
-		}
-	}
-}
-
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name string
@@ -446,7 +432,7 @@ func TestClassify(t *testing.T) {
 		{"nmi 502", func(*testing.T) error {
 			return errors.New("nmi response failed with status code: 502, response body: x")
 		}, diag.KindUnknown},
-		{"render", func(*testing.T) error { return &format.Error{Kind: format.KindKey, Object: "k", Reason: "bad"} }, diag.KindInvalid},
+		{"render", func(*testing.T) error { return &format.Error{Type: vocab.Key, Object: "k", Reason: "bad"} }, diag.KindInvalid},
 		{"no such host", func(*testing.T) error { return dnsError("nope.vault.azure.net") }, diag.KindNotFound},
 		{"proxy refused", func(t *testing.T) error { return proxyRefusedError(t, "nope.vault.azure.net") }, diag.KindUnavailable},
 		{"refused", func(t *testing.T) error { return refusedError(t) }, diag.KindUnavailable},

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/kvcsi/kvcsi/provider/diag"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // FuzzExplain feeds arbitrary Key Vault answers and error texts through Explain: it
@@ -30,7 +31,7 @@ func FuzzExplain(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Status: fmt.Sprint(status), Header: http.Header{"Retry-After": {text}},
 			Body: io.NopCloser(strings.NewReader(body)), Request: req}
 		c := wiContext()
-		c.ObjectType = objectType
+		c.ObjectType = vocab.ObjectType(objectType)
 		for _, err := range []error{
 			runtime.NewResponseError(resp),
 			errors.New(text),

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 var (
@@ -22,11 +24,11 @@ var (
 )
 
 // role is the built-in role with the data actions a mount needs for an object type.
-func role(objectType string) string {
+func role(objectType vocab.ObjectType) string {
 	switch objectType {
-	case "key":
+	case vocab.Key:
 		return "Key Vault Crypto User"
-	case "cert":
+	case vocab.Cert:
 		return "Key Vault Certificate User"
 	}
 	return "Key Vault Secrets User"
@@ -115,7 +117,7 @@ func (c Context) rejectedTokenFix(re *azcore.ResponseError, msg string) string {
 		if vaultTenant != "" {
 			where = "tenant " + vaultTenant
 		}
-		if c.IdentityMode == ModeVMManagedIdentity || c.IdentityMode == ModePodIdentity {
+		if c.IdentityMode == vocab.VMManagedIdentity || c.IdentityMode == vocab.PodIdentity {
 			return fmt.Sprintf("vault %s is in %s, but a managed identity only gets tokens from its own tenant: use an identity of that tenant, or workload identity with a multi-tenant app that has a service principal there", c.Vault, where)
 		}
 		return fmt.Sprintf("vault %s is in %s and the token was issued by another: the identity must exist in the vault's tenant", c.Vault, where)
@@ -164,11 +166,11 @@ func (c Context) forbidden(code, inner, text, answer string, list bool) (msg, fi
 	if clientID == "" {
 		subject = "the identity"
 	}
-	rbac := fmt.Sprintf("assign %s the built-in role %q on vault %s (or on the %s alone)", subject, role(c.ObjectType), c.Vault, typeWord(c.ObjectType))
-	policy := fmt.Sprintf("give %s the %s permission %q in the access policies of vault %s", subject, typeWord(c.ObjectType), perm, c.Vault)
+	rbac := fmt.Sprintf("assign %s the built-in role %q on vault %s (or on the %s alone)", subject, role(c.ObjectType), c.Vault, c.ObjectType.Noun())
+	policy := fmt.Sprintf("give %s the %s permission %q in the access policies of vault %s", subject, c.ObjectType.Noun(), perm, c.Vault)
 	if list {
 		// objectVersionHistory lists the versions, then gets each.
-		policy = fmt.Sprintf("give %s the %s permissions \"get\" and \"list\" in the access policies of vault %s (objectVersionHistory lists versions)", subject, typeWord(c.ObjectType), c.Vault)
+		policy = fmt.Sprintf("give %s the %s permissions \"get\" and \"list\" in the access policies of vault %s (objectVersionHistory lists versions)", subject, c.ObjectType.Noun(), c.Vault)
 	}
 	switch inner {
 	case "ForbiddenByRbac":
@@ -186,7 +188,7 @@ func (c Context) notFound(code, answer string, list bool) (msg, fix string) {
 	vaultFix := fmt.Sprintf("check objectName and objectType (a Key Vault certificate is objectType: cert, its private key and chain objectType: secret) and that vault %s holds it; a deleted object must be recovered first", c.Vault)
 	if c.ObjectVersion != "" && !list && !strings.EqualFold(c.ObjectVersion, "latest") {
 		msg = fmt.Sprintf("version %s of %s was not found in vault %s: %s", c.ObjectVersion, c.object(), c.Vault, answer)
-		fix = fmt.Sprintf("set objectVersion to an existing version of the %s (its 32-character version ID), or remove objectVersion to mount the latest; if the %s itself is missing, check objectName, objectType and keyvaultName", typeWord(c.ObjectType), typeWord(c.ObjectType))
+		fix = fmt.Sprintf("set objectVersion to an existing version of the %s (its 32-character version ID), or remove objectVersion to mount the latest; if the %s itself is missing, check objectName, objectType and keyvaultName", c.ObjectType.Noun(), c.ObjectType.Noun())
 		return msg, fix
 	}
 	msg = fmt.Sprintf("%s was not found in vault %s: %s", c.object(), c.Vault, answer)

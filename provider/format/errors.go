@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Error is what Render returns when an object cannot be written as requested. It
 // names the object, says what is wrong and, where there is one, what to change.
 // It never carries any part of the object's content.
 type Error struct {
-	Kind   Kind
+	Type   vocab.ObjectType
 	Object string // Fetched.Name
 	Reason string // what is wrong
 	Fix    string // what to change; may be empty
@@ -19,7 +21,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %q: %s", e.Kind, e.Object, e.Reason)
+	fmt.Fprintf(&b, "%s %q: %s", e.Type, e.Object, e.Reason)
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())

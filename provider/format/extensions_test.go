@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 func TestCertPart(t *testing.T) {
@@ -20,20 +22,20 @@ func TestCertPart(t *testing.T) {
 		opts Options
 		want want
 	}{
-		{"PFX chain, constructed", Request{CertPart: "chain"}, certSecret(ContentTypePKCS12, pfxText), chainOn,
+		{"PFX chain, constructed", Request{CertPart: vocab.CertPartChain}, certSecret(ContentTypePKCS12, pfxText), chainOn,
 			want{files: one("out", certsPEM(p.leaf, p.inter, p.root))}},
-		{"PFX chain, stored order", Request{CertPart: "chain"}, certSecret(ContentTypePKCS12, pfxText), Options{},
+		{"PFX chain, stored order", Request{CertPart: vocab.CertPartChain}, certSecret(ContentTypePKCS12, pfxText), Options{},
 			want{files: one("out", certsPEM(p.root, p.inter, p.leaf))}},
-		{"PFX key", Request{CertPart: "key"}, certSecret(ContentTypePKCS12, pfxText), chainOn,
+		{"PFX key", Request{CertPart: vocab.CertPartKey}, certSecret(ContentTypePKCS12, pfxText), chainOn,
 			want{files: one("out", key)}},
-		{"PEM chain as stored, even with constructChain", Request{CertPart: "chain"}, certSecret(ContentTypePEM, stored), chainOn,
+		{"PEM chain as stored, even with constructChain", Request{CertPart: vocab.CertPartChain}, certSecret(ContentTypePEM, stored), chainOn,
 			want{files: one("out", certsPEM(p.root, p.leaf))}},
-		{"PEM key", Request{CertPart: "key", Format: "pem"}, certSecret(ContentTypePEM, stored), chainOn,
+		{"PEM key", Request{CertPart: vocab.CertPartKey, Format: "pem"}, certSecret(ContentTypePEM, stored), chainOn,
 			want{files: one("out", key)}},
-		{"global split flag does not add companions to a part", Request{CertPart: "key"}, certSecret(ContentTypePKCS12, pfxText), Options{true, true},
+		{"global split flag does not add companions to a part", Request{CertPart: vocab.CertPartKey}, certSecret(ContentTypePKCS12, pfxText), Options{true, true},
 			want{files: one("out", key)}},
-		{"part of a plain PFX secret with convertPFXToPEM", Request{CertPart: "chain", ConvertPFX: true},
-			Fetched{Kind: KindSecret, Name: "app", Value: ptr(pfxText), ContentType: ptr(ContentTypePKCS12)}, chainOn,
+		{"part of a plain PFX secret with convertPFXToPEM", Request{CertPart: vocab.CertPartChain, ConvertPFX: true},
+			Fetched{Type: vocab.Secret, Name: "app", Value: ptr(pfxText), ContentType: ptr(ContentTypePKCS12)}, chainOn,
 			want{files: one("out", certsPEM(p.leaf, p.inter, p.root))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +48,7 @@ func TestCertPart(t *testing.T) {
 func TestConvertPFX(t *testing.T) {
 	p := mustPKI(t)
 	pfx := mustPFX(t, pkcs12.LegacyRC2, p.leafECKey, p.inter, p.leafEC)
-	plain := Fetched{Kind: KindSecret, Name: "appsvc", Value: ptr(b64(pfx)), ContentType: ptr(ContentTypePKCS12)}
+	plain := Fetched{Type: vocab.Secret, Name: "appsvc", Value: ptr(b64(pfx)), ContentType: ptr(ContentTypePKCS12)}
 	converted := cat(pkcs8PEM(t, p.leafECKey), certsPEM(p.leafEC, p.inter))
 	for _, tc := range []struct {
 		name string
@@ -57,11 +59,11 @@ func TestConvertPFX(t *testing.T) {
 		{"without convertPFXToPEM: base64 text (upstream #273)", Request{}, chainOn, want{files: one("out", []byte(b64(pfx)))}},
 		{"converted", Request{ConvertPFX: true}, chainOn, want{files: one("out", converted)}},
 		{"converted, split per object", Request{ConvertPFX: true, Split: true}, chainOn,
-			want{files: []File{{"out.crt", 0o644, certsPEM(p.leafEC, p.inter)}, {"out.key", 0o644, pkcs8PEM(t, p.leafECKey)}, {"out", 0o644, converted}}}},
+			want{files: []vocab.File{fileOf("out.crt", 0o644, certsPEM(p.leafEC, p.inter)), fileOf("out.key", 0o644, pkcs8PEM(t, p.leafECKey)), fileOf("out", 0o644, converted)}}},
 		{"converted, global split flag", Request{ConvertPFX: true}, Options{true, true},
-			want{files: []File{{"out.crt", 0o644, certsPEM(p.leafEC, p.inter)}, {"out.key", 0o644, pkcs8PEM(t, p.leafECKey)}, {"out", 0o644, converted}}}},
+			want{files: []vocab.File{fileOf("out.crt", 0o644, certsPEM(p.leafEC, p.inter)), fileOf("out.key", 0o644, pkcs8PEM(t, p.leafECKey)), fileOf("out", 0o644, converted)}}},
 		{"objectFormat pfx keeps the PFX", Request{ConvertPFX: true, Format: "pfx", Encoding: "base64"}, chainOn, want{files: one("out", pfx)}},
-		{"key part", Request{ConvertPFX: true, CertPart: "key"}, chainOn, want{files: one("out", pkcs8PEM(t, p.leafECKey))}},
+		{"key part", Request{ConvertPFX: true, CertPart: vocab.CertPartKey}, chainOn, want{files: one("out", pkcs8PEM(t, p.leafECKey))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Path = "out"
@@ -134,7 +136,7 @@ func TestJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []File{{"db", 0o644, []byte(doc)}, {"db/user", 0o600, []byte("admin")}, {"db/port", 0o644, []byte("5432")}}
+		want := []vocab.File{fileOf("db", 0o644, []byte(doc)), fileOf("db/user", 0o600, []byte("admin")), fileOf("db/port", 0o644, []byte("5432"))}
 		for i := range want {
 			if i >= len(files) || files[i].Path != want[i].Path || files[i].Mode != want[i].Mode || string(files[i].Contents) != string(want[i].Contents) {
 				t.Fatalf("got %+v", files)

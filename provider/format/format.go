@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Options are provider-wide flags. The zero value is not the upstream default:
@@ -14,45 +16,22 @@ type Options struct {
 	WriteCertAndKeySeparately bool // --write-cert-and-key-in-separate-files
 }
 
-// Kind of the fetched object, as objectType names it.
-type Kind int
-
-const (
-	KindSecret Kind = iota + 1
-	KindKey
-	KindCert
-)
-
-func (k Kind) String() string {
-	switch k {
-	case KindSecret:
-		return "secret"
-	case KindKey:
-		return "key"
-	case KindCert:
-		return "cert"
-	}
-	return fmt.Sprintf("object kind %d", int(k))
-}
-
 // Key Vault secret content types that mark a certificate's secret.
 const (
 	ContentTypePEM    = "application/x-pem-file"
 	ContentTypePKCS12 = "application/x-pkcs12"
 )
 
-// Values of Request.Format and Request.CertPart.
+// Values of Request.Format.
 const (
-	FormatPEM     = "pem"
-	FormatPFX     = "pfx"
-	CertPartChain = "chain"
-	CertPartKey   = "key"
+	FormatPEM = "pem"
+	FormatPFX = "pfx"
 )
 
 // Fetched is one object version as Key Vault returned it. Pointer fields are nil
 // when the response lacked them.
 type Fetched struct {
-	Kind        Kind
+	Type        vocab.ObjectType
 	Name        string  // object name, for errors
 	Value       *string // secret value
 	ContentType *string // secret content type
@@ -64,11 +43,11 @@ type Fetched struct {
 // Request is what the object's configuration asks for. Format, Encoding and
 // CertPart are expected lower-case; other case is accepted.
 type Request struct {
-	Path     string      // base output path (alias or name, or <alias>/<i> for history)
-	Mode     fs.FileMode // of every file, unless a JSONExtract has its own
-	Format   string      // "", "pem", "pfx"
-	Encoding string      // "", "utf-8", "base64", "hex"
-	CertPart string      // "", "chain", "key" (kvcsi extension)
+	Path     string         // base output path (alias or name, or <alias>/<i> for history)
+	Mode     fs.FileMode    // of every file, unless a JSONExtract has its own
+	Format   string         // "", "pem", "pfx"
+	Encoding string         // "", "utf-8", "base64", "hex"
+	CertPart vocab.CertPart // "", "chain", "key" (kvcsi extension)
 	// Split asks for <path>.crt and <path>.key companions for this object (kvcsi
 	// extension); ORed with Options.WriteCertAndKeySeparately.
 	Split bool
@@ -86,13 +65,6 @@ type JSONExtract struct {
 	Mode  fs.FileMode // 0 means Request.Mode
 }
 
-// File is one file to write.
-type File struct {
-	Path     string
-	Mode     fs.FileMode
-	Contents []byte
-}
-
 // Render returns the files for one fetched object version, in the Azure provider's
 // order — <path>.crt, <path>.key, <path> — then one file per JSON extraction, or an
 // error (an *Error) that names the object and says what to fix.
@@ -100,11 +72,11 @@ type File struct {
 // The JSON extractions read the main file's bytes after objectEncoding is applied:
 // a base64-encoded JSON secret with objectEncoding base64 is parsed as the JSON it
 // encodes. Their files are written as extracted, with no encoding applied.
-func Render(req Request, f Fetched, opts Options) ([]File, error) {
+func Render(req Request, f Fetched, opts Options) ([]vocab.File, error) {
 	r := renderer{req: req, f: f, opts: opts}
 	r.req.Format = strings.ToLower(req.Format)
 	r.req.Encoding = strings.ToLower(req.Encoding)
-	r.req.CertPart = strings.ToLower(req.CertPart)
+	r.req.CertPart = vocab.CertPart(strings.ToLower(string(req.CertPart)))
 	return r.render()
 }
 
@@ -116,10 +88,10 @@ type renderer struct {
 }
 
 func (r *renderer) fail(reason, fix string, err error) error {
-	return &Error{Kind: r.f.Kind, Object: r.f.Name, Reason: reason, Fix: fix, Err: err}
+	return &Error{Type: r.f.Type, Object: r.f.Name, Reason: reason, Fix: fix, Err: err}
 }
 
-func (r *renderer) render() ([]File, error) {
+func (r *renderer) render() ([]vocab.File, error) {
 	if err := r.checkRequest(); err != nil {
 		return nil, err
 	}
@@ -129,23 +101,23 @@ func (r *renderer) render() ([]File, error) {
 		err    error
 		suffix = []string{".crt", ".key"}
 	)
-	switch r.f.Kind {
-	case KindSecret:
+	switch r.f.Type {
+	case vocab.Secret:
 		main, parts, err = r.secret()
-	case KindKey:
+	case vocab.Key:
 		main, err = r.key()
-	case KindCert:
+	case vocab.Cert:
 		main, err = r.cert()
 	}
 	if err != nil {
 		return nil, err
 	}
 
-	files := make([]File, 0, len(parts)+1+len(r.req.JSON))
+	files := make([]vocab.File, 0, len(parts)+1+len(r.req.JSON))
 	for i, p := range parts {
-		files = append(files, File{Path: r.req.Path + suffix[i], Mode: r.req.Mode, Contents: p})
+		files = append(files, vocab.File{Path: r.req.Path + suffix[i], Mode: r.req.Mode, Contents: p})
 	}
-	files = append(files, File{Path: r.req.Path, Mode: r.req.Mode, Contents: main})
+	files = append(files, vocab.File{Path: r.req.Path, Mode: r.req.Mode, Contents: main})
 	// Encoding applies to every file of the object, companions included, as upstream.
 	for i := range files {
 		if files[i].Contents, err = Decode(files[i].Contents, r.req.Encoding); err != nil {
@@ -168,7 +140,7 @@ func (r *renderer) render() ([]File, error) {
 		if mode == 0 {
 			mode = r.req.Mode
 		}
-		files = append(files, File{Path: x.Alias, Mode: mode, Contents: out})
+		files = append(files, vocab.File{Path: x.Alias, Mode: mode, Contents: out})
 	}
 	return files, nil
 }
@@ -204,7 +176,7 @@ func jsonFix(err error) string {
 // checkRequest rejects what configuration validation should already have rejected,
 // so that no combination of fields can make Render misbehave.
 func (r *renderer) checkRequest() error {
-	if r.f.Kind != KindSecret && r.f.Kind != KindKey && r.f.Kind != KindCert {
+	if !r.f.Type.Valid() {
 		return r.fail("invalid vaultObjectTypes. Should be secret, key, or cert", "", nil)
 	}
 	if r.req.Path == "" {
@@ -213,7 +185,7 @@ func (r *renderer) checkRequest() error {
 	switch r.req.Format {
 	case "", FormatPEM:
 	case FormatPFX:
-		if r.f.Kind != KindSecret {
+		if r.f.Type != vocab.Secret {
 			return r.fail("PFX format only supported for objectType: secret", "remove objectFormat or set it to pem", nil)
 		}
 	default:
@@ -222,18 +194,18 @@ func (r *renderer) checkRequest() error {
 	switch r.req.Encoding {
 	case "", EncodingUTF8:
 	case EncodingBase64, EncodingHex:
-		if r.f.Kind != KindSecret {
+		if r.f.Type != vocab.Secret {
 			return r.fail("objectEncoding only supported for objectType: secret", "remove objectEncoding", nil)
 		}
 	default:
 		return r.fail(fmt.Sprintf("invalid objectEncoding: %s, should be hex, base64 or utf-8", r.req.Encoding), "", nil)
 	}
 	switch r.req.CertPart {
-	case "", CertPartChain, CertPartKey:
+	case vocab.CertPartFull, vocab.CertPartChain, vocab.CertPartKey:
 	default:
 		return r.fail(fmt.Sprintf("invalid certificatePart: %s, should be chain or key", r.req.CertPart), "", nil)
 	}
-	if r.f.Kind != KindSecret && (r.req.CertPart != "" || r.req.Split || r.req.ConvertPFX || len(r.req.JSON) > 0) {
+	if r.f.Type != vocab.Secret && (r.req.CertPart != "" || r.req.Split || r.req.ConvertPFX || len(r.req.JSON) > 0) {
 		return r.fail("certificatePart, splitCertAndKey, convertPFXToPEM and jmesPath only apply to objectType: secret",
 			"use objectType secret", nil)
 	}
@@ -301,13 +273,13 @@ func (r *renderer) secret() (main []byte, parts [][]byte, err error) {
 			return nil, nil, r.fail("certificatePart needs PEM output", "remove objectFormat: pfx or certificatePart", nil)
 		}
 		certs, keys := SplitPEM(main)
-		if r.req.CertPart == CertPartChain {
+		if r.req.CertPart == vocab.CertPartChain {
 			main = certs
 		} else {
 			main = keys
 		}
 		if len(main) == 0 {
-			return nil, nil, r.fail("certificatePart "+r.req.CertPart+": the certificate has no such part",
+			return nil, nil, r.fail("certificatePart "+string(r.req.CertPart)+": the certificate has no such part",
 				"check the certificate in Key Vault, or remove certificatePart", nil)
 		}
 		return main, nil, nil

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Seeds built at fuzz time; testdata/fuzz/<FuzzName>/ holds a committed corpus.
@@ -271,7 +273,9 @@ func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kind uint8, value string, valueNil bool, ct string, ctNil bool,
 		kid, format, encoding, part string, split, convert, construct, flags bool,
 		jsonPath string, cer []byte, kty, crv string, a, b []byte) {
-		fetched := Fetched{Kind: Kind(kind % 5), Name: "obj", KID: &kid, CER: cer,
+		// kind 0 and 4 are invalid types, as the old integer kinds 0 and 4 were.
+		types := []vocab.ObjectType{"", vocab.Secret, vocab.Key, vocab.Cert, "bogus"}
+		fetched := Fetched{Type: types[kind%5], Name: "obj", KID: &kid, CER: cer,
 			Key: &JWK{Kty: &kty, Crv: &crv, N: a, E: b, X: a, Y: b}}
 		if !valueNil {
 			fetched.Value = &value
@@ -279,7 +283,7 @@ func FuzzRender(f *testing.F) {
 		if !ctNil {
 			fetched.ContentType = &ct
 		}
-		req := Request{Path: "out", Mode: 0o644, Format: format, Encoding: encoding, CertPart: part,
+		req := Request{Path: "out", Mode: 0o644, Format: format, Encoding: encoding, CertPart: vocab.CertPart(part),
 			Split: split, ConvertPFX: convert}
 		if jsonPath != "" {
 			req.JSON = []JSONExtract{{Path: jsonPath, Alias: "extracted"}}

@@ -10,12 +10,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"io/fs"
 	"math/big"
 	"sync"
 	"testing"
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // pki is a root → intermediate → leaf hierarchy generated at test time.
@@ -169,4 +172,9 @@ func pemBlocks(t testing.TB, content []byte) []*pem.Block {
 		content = rest
 	}
 	return blocks
+}
+
+// fileOf is a vocab.File from its fields, for compact tables.
+func fileOf(path string, mode fs.FileMode, contents []byte) vocab.File {
+	return vocab.File{Path: path, Mode: mode, Contents: contents}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 const marker = "SECRETMARKER" // must never appear in an error message
@@ -17,12 +19,12 @@ const marker = "SECRETMARKER" // must never appear in an error message
 var chainOn = Options{ConstructPEMChain: true}
 
 type want struct {
-	files []File
+	files []vocab.File
 	err   string // substring of the error; "" means success
 }
 
-func one(path string, contents []byte) []File {
-	return []File{{Path: path, Mode: 0o644, Contents: contents}}
+func one(path string, contents []byte) []vocab.File {
+	return []vocab.File{{Path: path, Mode: 0o644, Contents: contents}}
 }
 
 func runRender(t *testing.T, req Request, f Fetched, opts Options, w want) {
@@ -67,7 +69,7 @@ func runRender(t *testing.T, req Request, f Fetched, opts Options, w want) {
 	}
 }
 
-func paths(files []File) []string {
+func paths(files []vocab.File) []string {
 	var out []string
 	for _, f := range files {
 		out = append(out, f.Path)
@@ -76,11 +78,11 @@ func paths(files []File) []string {
 }
 
 func plainSecret(value string) Fetched {
-	return Fetched{Kind: KindSecret, Name: "plain", Value: ptr(value)}
+	return Fetched{Type: vocab.Secret, Name: "plain", Value: ptr(value)}
 }
 
 func certSecret(ct, value string) Fetched {
-	return Fetched{Kind: KindSecret, Name: "tls", Value: ptr(value), ContentType: ptr(ct),
+	return Fetched{Type: vocab.Secret, Name: "tls", Value: ptr(value), ContentType: ptr(ct),
 		KID: ptr("https://v.vault.azure.net/keys/tls/0123456789abcdef0123456789abcdef")}
 }
 
@@ -115,9 +117,9 @@ func TestEncodingsMatrix(t *testing.T) {
 		{"plain/none/base64 invalid", Request{Encoding: "base64"}, plainSecret(marker + "!"), want{err: "illegal base64 data at input byte 12"}},
 		{"plain/none/hex invalid", Request{Encoding: "hex"}, plainSecret("00" + marker), want{err: "invalid hex data at input byte 2"}},
 		{"plain/none/hex odd", Request{Encoding: "hex"}, plainSecret("abc"), want{err: "odd length hex data"}},
-		{"plain pkcs12 content type, no kid: base64 text as is (#273)", Request{}, Fetched{Kind: KindSecret, Name: "app", Value: ptr(pfxText), ContentType: ptr(ContentTypePKCS12)}, want{files: one("out", []byte(pfxText))}},
-		{"plain pem content type, no kid: as is", Request{}, Fetched{Kind: KindSecret, Name: "app", Value: ptr(storedPEM), ContentType: ptr(ContentTypePEM)}, want{files: one("out", []byte(storedPEM))}},
-		{"plain, empty kid", Request{}, Fetched{Kind: KindSecret, Name: "app", Value: ptr("v"), ContentType: ptr("weird"), KID: ptr("")}, want{files: one("out", []byte("v"))}},
+		{"plain pkcs12 content type, no kid: base64 text as is (#273)", Request{}, Fetched{Type: vocab.Secret, Name: "app", Value: ptr(pfxText), ContentType: ptr(ContentTypePKCS12)}, want{files: one("out", []byte(pfxText))}},
+		{"plain pem content type, no kid: as is", Request{}, Fetched{Type: vocab.Secret, Name: "app", Value: ptr(storedPEM), ContentType: ptr(ContentTypePEM)}, want{files: one("out", []byte(storedPEM))}},
+		{"plain, empty kid", Request{}, Fetched{Type: vocab.Secret, Name: "app", Value: ptr("v"), ContentType: ptr("weird"), KID: ptr("")}, want{files: one("out", []byte("v"))}},
 
 		// secret (cert, PEM): stored PEM as is whatever the format; decoding PEM text fails.
 		{"certPEM/none/none", Request{}, certSecret(ContentTypePEM, storedPEM), want{files: one("out", []byte(storedPEM))}},
@@ -140,18 +142,18 @@ func TestEncodingsMatrix(t *testing.T) {
 		{"certPFX/pfx/hex", Request{Format: "pfx", Encoding: "hex"}, certSecret(ContentTypePKCS12, pfxText), want{err: "cannot decode the value"}},
 
 		// cert: pem only, no encoding.
-		{"cert/none/none", Request{}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, want{files: one("out", certsPEM(p.leaf))}},
-		{"cert/pem/utf-8", Request{Format: "pem", Encoding: "utf-8"}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, want{files: one("out", certsPEM(p.leaf))}},
-		{"cert/pfx", Request{Format: "pfx"}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, want{err: "PFX format only supported for objectType: secret"}},
-		{"cert/base64", Request{Encoding: "base64"}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, want{err: "objectEncoding only supported for objectType: secret"}},
-		{"cert/hex", Request{Encoding: "hex"}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, want{err: "objectEncoding only supported for objectType: secret"}},
+		{"cert/none/none", Request{}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, want{files: one("out", certsPEM(p.leaf))}},
+		{"cert/pem/utf-8", Request{Format: "pem", Encoding: "utf-8"}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, want{files: one("out", certsPEM(p.leaf))}},
+		{"cert/pfx", Request{Format: "pfx"}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, want{err: "PFX format only supported for objectType: secret"}},
+		{"cert/base64", Request{Encoding: "base64"}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, want{err: "objectEncoding only supported for objectType: secret"}},
+		{"cert/hex", Request{Encoding: "hex"}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, want{err: "objectEncoding only supported for objectType: secret"}},
 
 		// key: pem only, no encoding.
-		{"key/none/none", Request{}, Fetched{Kind: KindKey, Name: "k", Key: &jwk}, want{files: one("out", pemOf("PUBLIC KEY", rootPub))}},
-		{"key/pem/utf-8", Request{Format: "pem", Encoding: "utf-8"}, Fetched{Kind: KindKey, Name: "k", Key: &jwk}, want{files: one("out", pemOf("PUBLIC KEY", rootPub))}},
-		{"key/pfx", Request{Format: "pfx"}, Fetched{Kind: KindKey, Name: "k", Key: &jwk}, want{err: "PFX format only supported for objectType: secret"}},
-		{"key/base64", Request{Encoding: "base64"}, Fetched{Kind: KindKey, Name: "k", Key: &jwk}, want{err: "objectEncoding only supported for objectType: secret"}},
-		{"key/hex", Request{Encoding: "hex"}, Fetched{Kind: KindKey, Name: "k", Key: &jwk}, want{err: "objectEncoding only supported for objectType: secret"}},
+		{"key/none/none", Request{}, Fetched{Type: vocab.Key, Name: "k", Key: &jwk}, want{files: one("out", pemOf("PUBLIC KEY", rootPub))}},
+		{"key/pem/utf-8", Request{Format: "pem", Encoding: "utf-8"}, Fetched{Type: vocab.Key, Name: "k", Key: &jwk}, want{files: one("out", pemOf("PUBLIC KEY", rootPub))}},
+		{"key/pfx", Request{Format: "pfx"}, Fetched{Type: vocab.Key, Name: "k", Key: &jwk}, want{err: "PFX format only supported for objectType: secret"}},
+		{"key/base64", Request{Encoding: "base64"}, Fetched{Type: vocab.Key, Name: "k", Key: &jwk}, want{err: "objectEncoding only supported for objectType: secret"}},
+		{"key/hex", Request{Encoding: "hex"}, Fetched{Type: vocab.Key, Name: "k", Key: &jwk}, want{err: "objectEncoding only supported for objectType: secret"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Path = "out"
@@ -172,8 +174,8 @@ func TestSplit(t *testing.T) {
 	ecKey, _ := x509.MarshalECPrivateKey(p.leafECKey)
 	withEC := string(pemOf("EC PRIVATE KEY", ecKey)) + string(certsPEM(p.leafEC))
 
-	files := func(crt, k, main []byte) []File {
-		return []File{{"tls.crt", 0o600, crt}, {"tls.key", 0o600, k}, {"tls", 0o600, main}}
+	files := func(crt, k, main []byte) []vocab.File {
+		return []vocab.File{fileOf("tls.crt", 0o600, crt), fileOf("tls.key", 0o600, k), fileOf("tls", 0o600, main)}
 	}
 	for _, tc := range []struct {
 		name string
@@ -193,21 +195,21 @@ func TestSplit(t *testing.T) {
 		{"PEM without key: empty .key as upstream", Request{Split: true}, certSecret(ContentTypePEM, string(chain)), Options{},
 			want{files: files(chain, nil, chain)}},
 		{"pfx format: main only (#1277)", Request{Format: "pfx"}, certSecret(ContentTypePKCS12, pfxText), Options{true, true},
-			want{files: []File{{"tls", 0o600, []byte(pfxText)}}}},
+			want{files: []vocab.File{fileOf("tls", 0o600, []byte(pfxText))}}},
 		{"pfx format per object: main only", Request{Format: "pfx", Split: true}, certSecret(ContentTypePKCS12, pfxText), chainOn,
-			want{files: []File{{"tls", 0o600, []byte(pfxText)}}}},
+			want{files: []vocab.File{fileOf("tls", 0o600, []byte(pfxText))}}},
 		{"pfx format + base64: binary main only", Request{Format: "pfx", Encoding: "base64"}, certSecret(ContentTypePKCS12, pfxText), Options{true, true},
-			want{files: []File{{"tls", 0o600, mustB64Decode(t, pfxText)}}}},
+			want{files: []vocab.File{fileOf("tls", 0o600, mustB64Decode(t, pfxText))}}},
 		{"encoding applies to companions: base64 of PEM fails", Request{Encoding: "base64"}, certSecret(ContentTypePKCS12, pfxText), Options{true, true},
 			want{err: "cannot decode the .crt companion"}},
 		{"plain secret: global flag gives no companions", Request{}, plainSecret("v"), Options{true, true},
-			want{files: []File{{"tls", 0o600, []byte("v")}}}},
+			want{files: []vocab.File{fileOf("tls", 0o600, []byte("v"))}}},
 		{"plain secret: per-object split is an error", Request{Split: true}, plainSecret("v"), chainOn,
 			want{err: "apply only to a certificate's secret"}},
-		{"cert object: per-object split is an error", Request{Split: true}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, chainOn,
+		{"cert object: per-object split is an error", Request{Split: true}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, chainOn,
 			want{err: "only apply to objectType: secret"}},
-		{"cert object: global flag ignored", Request{}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, Options{true, true},
-			want{files: []File{{"tls", 0o600, certsPEM(p.leaf)}}}},
+		{"cert object: global flag ignored", Request{}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, Options{true, true},
+			want{files: []vocab.File{fileOf("tls", 0o600, certsPEM(p.leaf))}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Path, tc.req.Mode = "tls", 0o600
@@ -241,31 +243,31 @@ func TestRenderErrors(t *testing.T) {
 		{"unknown format", Request{Format: "der"}, plainSecret("v"), "invalid objectFormat: der, should be PEM or PFX"},
 		{"unknown encoding", Request{Encoding: "utf-16"}, plainSecret("v"), "invalid objectEncoding: utf-16, should be hex, base64 or utf-8"},
 		{"unknown cert part", Request{CertPart: "leaf"}, certSecret(ContentTypePKCS12, pfxText), "invalid certificatePart: leaf"},
-		{"secret: nil value", Request{}, Fetched{Kind: KindSecret, Name: "s"}, "secret value is nil"},
-		{"cert secret: nil value", Request{}, Fetched{Kind: KindSecret, Name: "s", KID: ptr("k"), ContentType: ptr(ContentTypePEM)}, "secret value is nil"},
-		{"cert secret: nil content type", Request{}, Fetched{Kind: KindSecret, Name: "s", KID: ptr("k"), Value: ptr(marker)}, "has no content type"},
+		{"secret: nil value", Request{}, Fetched{Type: vocab.Secret, Name: "s"}, "secret value is nil"},
+		{"cert secret: nil value", Request{}, Fetched{Type: vocab.Secret, Name: "s", KID: ptr("k"), ContentType: ptr(ContentTypePEM)}, "secret value is nil"},
+		{"cert secret: nil content type", Request{}, Fetched{Type: vocab.Secret, Name: "s", KID: ptr("k"), Value: ptr(marker)}, "has no content type"},
 		{"cert secret: unknown content type", Request{}, certSecret("text/plain", marker), "failed to get certificate. unknown content type 'text/plain'"},
 		{"cert secret: empty content type", Request{}, certSecret("", marker), "failed to get certificate. unknown content type ''"},
 		{"cert secret: content type is case-sensitive", Request{}, certSecret("Application/X-PKCS12", marker), "unknown content type"},
 		{"cert secret: PFX not base64", Request{}, certSecret(ContentTypePKCS12, marker+"!"), "the PFX is not valid base64"},
 		{"cert secret: PFX garbage", Request{}, certSecret(ContentTypePKCS12, b64([]byte(marker))), "converting the PFX to PEM"},
-		{"key: nil key", Request{}, Fetched{Kind: KindKey, Name: "k"}, "key value is nil"},
-		{"key: nil kty", Request{}, Fetched{Kind: KindKey, Name: "k", Key: &JWK{}}, "key type (kty) is missing"},
-		{"key: nil crv", Request{}, Fetched{Kind: KindKey, Name: "k", Key: &JWK{Kty: ptr("EC-HSM")}}, "EC key has no curve (crv)"},
-		{"key: oct", Request{}, Fetched{Kind: KindKey, Name: "k", Key: &JWK{Kty: ptr("oct")}}, "failed to get key. key type 'oct' currently not supported"},
-		{"key: P-256K", Request{}, Fetched{Kind: KindKey, Name: "k", Key: &JWK{Kty: ptr("EC"), Crv: ptr("P-256K")}}, "curve P-256K is not supported"},
-		{"cert: nil CER", Request{}, Fetched{Kind: KindCert, Name: "c"}, "certificate value is nil"},
-		{"cert: empty CER", Request{}, Fetched{Kind: KindCert, Name: "c", CER: []byte{}}, "certificate value is nil"},
-		{"key: cert part", Request{CertPart: "key"}, Fetched{Kind: KindKey, Name: "k"}, "only apply to objectType: secret"},
-		{"cert: convert", Request{ConvertPFX: true}, Fetched{Kind: KindCert, Name: "c"}, "only apply to objectType: secret"},
-		{"part and split", Request{CertPart: "chain", Split: true}, certSecret(ContentTypePKCS12, pfxText), "cannot be combined"},
-		{"part on plain secret", Request{CertPart: "key"}, plainSecret(marker), "apply only to a certificate's secret"},
-		{"part with pfx format", Request{CertPart: "key", Format: "pfx"}, certSecret(ContentTypePKCS12, pfxText), "certificatePart needs PEM output"},
-		{"part absent: key", Request{CertPart: "key"}, certSecret(ContentTypePEM, string(certsPEM(p.leaf))), "the certificate has no such part"},
-		{"part absent: chain", Request{CertPart: "chain"}, certSecret(ContentTypePEM, string(pkcs8PEM(t, p.leafKey))), "the certificate has no such part"},
+		{"key: nil key", Request{}, Fetched{Type: vocab.Key, Name: "k"}, "key value is nil"},
+		{"key: nil kty", Request{}, Fetched{Type: vocab.Key, Name: "k", Key: &JWK{}}, "key type (kty) is missing"},
+		{"key: nil crv", Request{}, Fetched{Type: vocab.Key, Name: "k", Key: &JWK{Kty: ptr("EC-HSM")}}, "EC key has no curve (crv)"},
+		{"key: oct", Request{}, Fetched{Type: vocab.Key, Name: "k", Key: &JWK{Kty: ptr("oct")}}, "failed to get key. key type 'oct' currently not supported"},
+		{"key: P-256K", Request{}, Fetched{Type: vocab.Key, Name: "k", Key: &JWK{Kty: ptr("EC"), Crv: ptr("P-256K")}}, "curve P-256K is not supported"},
+		{"cert: nil CER", Request{}, Fetched{Type: vocab.Cert, Name: "c"}, "certificate value is nil"},
+		{"cert: empty CER", Request{}, Fetched{Type: vocab.Cert, Name: "c", CER: []byte{}}, "certificate value is nil"},
+		{"key: cert part", Request{CertPart: vocab.CertPartKey}, Fetched{Type: vocab.Key, Name: "k"}, "only apply to objectType: secret"},
+		{"cert: convert", Request{ConvertPFX: true}, Fetched{Type: vocab.Cert, Name: "c"}, "only apply to objectType: secret"},
+		{"part and split", Request{CertPart: vocab.CertPartChain, Split: true}, certSecret(ContentTypePKCS12, pfxText), "cannot be combined"},
+		{"part on plain secret", Request{CertPart: vocab.CertPartKey}, plainSecret(marker), "apply only to a certificate's secret"},
+		{"part with pfx format", Request{CertPart: vocab.CertPartKey, Format: "pfx"}, certSecret(ContentTypePKCS12, pfxText), "certificatePart needs PEM output"},
+		{"part absent: key", Request{CertPart: vocab.CertPartKey}, certSecret(ContentTypePEM, string(certsPEM(p.leaf))), "the certificate has no such part"},
+		{"part absent: chain", Request{CertPart: vocab.CertPartChain}, certSecret(ContentTypePEM, string(pkcs8PEM(t, p.leafKey))), "the certificate has no such part"},
 		{"convert: nil content type", Request{ConvertPFX: true}, plainSecret(marker), "convertPFXToPEM is set but the secret has no content type"},
-		{"convert: other content type", Request{ConvertPFX: true}, Fetched{Kind: KindSecret, Name: "s", Value: ptr(marker), ContentType: ptr("text/plain")}, "convertPFXToPEM is set but the secret's content type is 'text/plain'"},
-		{"json on a cert", Request{JSON: []JSONExtract{{Path: "a", Alias: "a"}}}, Fetched{Kind: KindCert, Name: "c", CER: p.leaf.Raw}, "jmesPath only apply to objectType: secret"},
+		{"convert: other content type", Request{ConvertPFX: true}, Fetched{Type: vocab.Secret, Name: "s", Value: ptr(marker), ContentType: ptr("text/plain")}, "convertPFXToPEM is set but the secret's content type is 'text/plain'"},
+		{"json on a cert", Request{JSON: []JSONExtract{{Path: "a", Alias: "a"}}}, Fetched{Type: vocab.Cert, Name: "c", CER: p.leaf.Raw}, "jmesPath only apply to objectType: secret"},
 		{"json: no alias", Request{JSON: []JSONExtract{{Path: "a"}}}, plainSecret(`{"a":1}`), `jmesPath "a" has no objectAlias`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/cache"
 	"github.com/kvcsi/kvcsi/provider/diag"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Options configure a Pool. Zero values get the documented defaults.
@@ -267,7 +268,7 @@ type VersionInfo struct {
 // Secret gets a secret version ("" = latest).
 func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error) {
 	var out Secret
-	err := v.call(ctx, "secret", func(ctx context.Context) error {
+	err := v.call(ctx, string(vocab.Secret), func(ctx context.Context) error {
 		c, err := v.clients.secretsClient()
 		if err != nil {
 			return err
@@ -292,7 +293,7 @@ func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error
 // Key gets a key version ("" = latest).
 func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 	var out Key
-	err := v.call(ctx, "key", func(ctx context.Context) error {
+	err := v.call(ctx, string(vocab.Key), func(ctx context.Context) error {
 		c, err := v.clients.keysClient()
 		if err != nil {
 			return err
@@ -325,7 +326,7 @@ func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 // Certificate gets a certificate version ("" = latest).
 func (v *Vault) Certificate(ctx context.Context, name, version string) (Certificate, error) {
 	var out Certificate
-	err := v.call(ctx, "cert", func(ctx context.Context) error {
+	err := v.call(ctx, string(vocab.Cert), func(ctx context.Context) error {
 		c, err := v.clients.certsClient()
 		if err != nil {
 			return err
@@ -346,13 +347,13 @@ func (v *Vault) Certificate(ctx context.Context, name, version string) (Certific
 	return out, err
 }
 
-// Versions lists every version of an object ("secret", "key" or "cert"), all pages.
-func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]VersionInfo, error) {
+// Versions lists every version of an object, all pages.
+func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name string) ([]VersionInfo, error) {
 	var out []VersionInfo
-	err := v.call(ctx, objectType+"_versions", func(ctx context.Context) error {
+	err := v.call(ctx, string(objectType)+"_versions", func(ctx context.Context) error {
 		var err error
 		switch objectType {
-		case "secret":
+		case vocab.Secret:
 			c, cerr := v.clients.secretsClient()
 			if cerr != nil {
 				return cerr
@@ -365,7 +366,7 @@ func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]Versio
 					}
 					return (*string)(it.ID), it.Attributes.Enabled, it.Attributes.Created
 				})
-		case "key":
+		case vocab.Key:
 			c, cerr := v.clients.keysClient()
 			if cerr != nil {
 				return cerr
@@ -378,7 +379,7 @@ func (v *Vault) Versions(ctx context.Context, objectType, name string) ([]Versio
 					}
 					return (*string)(it.KID), it.Attributes.Enabled, it.Attributes.Created
 				})
-		case "cert":
+		case vocab.Cert:
 			c, cerr := v.clients.certsClient()
 			if cerr != nil {
 				return cerr

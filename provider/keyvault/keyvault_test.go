@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/kvcsi/kvcsi/provider/diag"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 const (
@@ -56,7 +57,7 @@ func TestFetchEveryObjectType(t *testing.T) {
 	if err != nil || len(c.CER) == 0 || c.Version != "latest0" {
 		t.Fatalf("cert = %+v, %v", c, err)
 	}
-	for _, typ := range []string{"secret", "key", "cert"} {
+	for _, typ := range vocab.ObjectTypes() {
 		vs, err := v.Versions(ctx, typ, "x")
 		if err != nil || len(vs) != 2 || vs[0].Version != "v1" || !vs[0].Enabled || vs[1].Enabled {
 			t.Fatalf("%s versions = %+v, %v", typ, vs, err)

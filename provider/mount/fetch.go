@@ -8,6 +8,7 @@ import (
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // fetcher shares one Key Vault request among the objects of a mount that name the same
@@ -56,24 +57,24 @@ func (f *fetcher) get(ctx context.Context, v *keyvault.Vault, o *config.Object, 
 
 func fetchObject(ctx context.Context, v *keyvault.Vault, o *config.Object, version string) (format.Fetched, string, error) {
 	switch o.Type {
-	case config.TypeSecret:
+	case vocab.Secret:
 		s, err := v.Secret(ctx, o.Name, version)
 		if err != nil {
 			return format.Fetched{}, "", err
 		}
-		return format.Fetched{Kind: format.KindSecret, Name: o.Name, Value: s.Value, ContentType: s.ContentType, KID: s.KID}, s.Version, nil
-	case config.TypeKey:
+		return format.Fetched{Type: vocab.Secret, Name: o.Name, Value: s.Value, ContentType: s.ContentType, KID: s.KID}, s.Version, nil
+	case vocab.Key:
 		k, err := v.Key(ctx, o.Name, version)
 		if err != nil {
 			return format.Fetched{}, "", err
 		}
-		return format.Fetched{Kind: format.KindKey, Name: o.Name, Key: &format.JWK{Kty: k.Kty, Crv: k.Crv, N: k.N, E: k.E, X: k.X, Y: k.Y}}, k.Version, nil
-	case config.TypeCert:
+		return format.Fetched{Type: vocab.Key, Name: o.Name, Key: &format.JWK{Kty: k.Kty, Crv: k.Crv, N: k.N, E: k.E, X: k.X, Y: k.Y}}, k.Version, nil
+	case vocab.Cert:
 		c, err := v.Certificate(ctx, o.Name, version)
 		if err != nil {
 			return format.Fetched{}, "", err
 		}
-		return format.Fetched{Kind: format.KindCert, Name: o.Name, CER: c.CER}, c.Version, nil
+		return format.Fetched{Type: vocab.Cert, Name: o.Name, CER: c.CER}, c.Version, nil
 	}
 	return format.Fetched{}, "", fmt.Errorf("Invalid vaultObjectTypes. Should be secret, key, or cert")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // Credentials hands out a token credential per identity, with a key naming the
@@ -72,7 +73,7 @@ type task struct {
 	path  string // output base path
 	id    string // ObjectVersion id
 	ver   string // version to request ("" = latest)
-	files []format.File
+	files []vocab.File
 	got   string // version Key Vault returned
 	err   error
 }
@@ -160,7 +161,7 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 				continue
 			}
 			for _, f := range t.files {
-				res.Files = append(res.Files, File{Path: f.Path, Mode: f.Mode, Contents: f.Contents})
+				res.Files = append(res.Files, f)
 				res.Versions = append(res.Versions, ObjectVersion{ID: t.id, Version: t.got})
 			}
 		}
@@ -186,9 +187,9 @@ func explainer(m *config.Mount, env cloud.Environment) func(*config.Object, erro
 			}
 		}
 		return diag.Explain(err, diag.Context{
-			ObjectType: string(o.Type), ObjectName: o.Name, ObjectVersion: o.Version,
+			ObjectType: o.Type, ObjectName: o.Name, ObjectVersion: o.Version,
 			Vault: o.VaultName, VaultURL: vaultURL(o.VaultName, env),
-			IdentityMode: m.Identity.Mode.String(), ClientID: identityClientID(m.Identity), TenantID: m.Identity.TenantID,
+			IdentityMode: m.Identity.Mode, ClientID: identityClientID(m.Identity), TenantID: m.Identity.TenantID,
 			Token: claims,
 		})
 	}
@@ -196,14 +197,14 @@ func explainer(m *config.Mount, env cloud.Environment) func(*config.Object, erro
 
 // identityClientID is the client ID Key Vault sees for the identity, when known up front.
 func identityClientID(id config.Identity) string {
-	if id.Mode == config.VMManagedIdentity {
+	if id.Mode == vocab.VMManagedIdentity {
 		return id.UserAssignedIdentityID
 	}
 	return id.ClientID
 }
 
-func objectError(o *config.Object, err error) *ObjectError {
-	return &ObjectError{Type: string(o.Type), Name: o.Name, Version: o.Version, Err: err}
+func objectError(o *config.Object, err error) *vocab.ObjectError {
+	return &vocab.ObjectError{Index: o.Index, Type: o.Type, Name: o.Name, Version: o.Version, Err: err}
 }
 
 func vaultURL(name string, env cloud.Environment) string {
@@ -217,7 +218,7 @@ func (mt *Mounter) expand(ctx context.Context, v *keyvault.Vault, o *config.Obje
 	if o.VersionHistory <= 1 {
 		return []*task{{obj: o, path: base, id: id, ver: o.Version}}, nil
 	}
-	list, err := v.Versions(ctx, string(o.Type), o.Name)
+	list, err := v.Versions(ctx, o.Type, o.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +271,7 @@ func LatestVersions(list []keyvault.VersionInfo, start string, n int) ([]string,
 	return out, nil
 }
 
-func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvault.Vault, t *task) ([]format.File, string, error) {
+func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvault.Vault, t *task) ([]vocab.File, string, error) {
 	o := t.obj
 	f, got, err := fetch.get(ctx, v, o, t.ver)
 	if err != nil {
@@ -281,7 +282,7 @@ func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvau
 		Mode:       o.Mode,
 		Format:     o.Format,
 		Encoding:   o.Encoding,
-		CertPart:   string(o.CertPart),
+		CertPart:   o.CertPart,
 		Split:      o.SplitCertAndKey,
 		ConvertPFX: o.ConvertPFX,
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/keyvault"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 func TestHistoryPath(t *testing.T) {
@@ -70,8 +71,8 @@ func TestLatestVersions(t *testing.T) {
 
 func TestErrorsText(t *testing.T) {
 	es := Errors{
-		{Type: "secret", Name: "a", Version: "", Err: diag.New(diag.KindNotFound, errString("not found"), "")},
-		{Type: "key", Name: "b", Version: "v1", Err: errString("boom")},
+		{Type: vocab.Secret, Name: "a", Version: "", Err: diag.New(diag.KindNotFound, errString("not found"), "")},
+		{Type: vocab.Key, Name: "b", Version: "v1", Err: errString("boom")},
 	}
 	want := "failed to get objectType:secret, objectName:a, objectVersion:: not found; failed to get objectType:key, objectName:b, objectVersion:v1: boom"
 	if es.Error() != want {

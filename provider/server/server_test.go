@@ -22,6 +22,7 @@ import (
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/mount"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // fakeMounter answers from a function of the parsed mount.
@@ -98,7 +99,7 @@ func request(t testing.TB, pod string, objects ...string) *v1alpha1.MountRequest
 func okResult(m *config.Mount) *mount.Result {
 	res := &mount.Result{}
 	for _, o := range m.Objects {
-		res.Files = append(res.Files, mount.File{Path: o.FileName(), Mode: o.Mode, Contents: []byte("v-" + o.Name)})
+		res.Files = append(res.Files, vocab.File{Path: o.FileName(), Mode: o.Mode, Contents: []byte("v-" + o.Name)})
 		res.Versions = append(res.Versions, mount.ObjectVersion{ID: string(o.Type) + "/" + o.Name, Version: "1"})
 	}
 	return res
@@ -219,7 +220,7 @@ func TestMountResponseTooLarge(t *testing.T) {
 	s := &Server{Mounter: fakeMounter{func(_ context.Context, m *config.Mount) (*mount.Result, error) {
 		res := &mount.Result{}
 		for _, o := range m.Objects {
-			res.Files = append(res.Files, mount.File{Path: o.FileName(), Mode: 0o644, Contents: make([]byte, sizes[o.Name])})
+			res.Files = append(res.Files, vocab.File{Path: o.FileName(), Mode: 0o644, Contents: make([]byte, sizes[o.Name])})
 			res.Versions = append(res.Versions, mount.ObjectVersion{ID: "secret/" + o.Name, Version: "1"})
 		}
 		return res, nil
