@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kvcsi/kvcsi/provider/cloud"
 	"github.com/kvcsi/kvcsi/provider/config"

@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kvcsi/kvcsi/test/emulator"
 	"github.com/kvcsi/kvcsi/test/harness"
