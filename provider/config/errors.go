@@ -26,11 +26,15 @@ type Error struct {
 	Err error
 }
 
+// FixSeparator joins a message and its fix hint: "<what went wrong>; fix: <what to
+// change>", the one format of every error and lint finding kvcsi shows.
+const FixSeparator = "; fix: "
+
 func (e *Error) Error() string {
 	if e.Fix == "" {
 		return e.Msg
 	}
-	return e.Msg + ": " + e.Fix
+	return e.Msg + FixSeparator + e.Fix
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -46,6 +50,11 @@ func invalid(param, msg, fix string) *Error {
 // objectErr wraps err with the identity of raw object i.
 func objectErr(i int, o *keyVaultObject, err *Error) *vocab.ObjectError {
 	return &vocab.ObjectError{Index: i, Type: vocab.ObjectType(o.ObjectType), Name: o.ObjectName, Version: o.ObjectVersion, Err: err}
+}
+
+// objectErrFor wraps err with the identity of a validated object.
+func objectErrFor(o *Object, err *Error) *vocab.ObjectError {
+	return &vocab.ObjectError{Index: o.Index, Type: o.Type, Name: o.Name, Version: o.Version, Err: err}
 }
 
 // quoteShort quotes a user-supplied value for a message, cut to a readable length.

@@ -13,7 +13,9 @@ import (
 // FuzzParse feeds Parse arbitrary objects YAML and parameters with a known token and
 // client secret, and checks that it never panics, that every error is a validation
 // error, that no error quotes the token or the secret, and that what it accepts is
-// what the driver will accept.
+// what the driver will accept. Lint is its oracle: with the same inputs it has a
+// SeverityInvalid finding exactly when Parse fails, the first one being Parse's error,
+// and of the manifest alone it finds nothing invalid that Parse accepts.
 func FuzzParse(f *testing.F) {
 	f.Add(docsSPC, "kv-prod-01", "", uint8(0), "", "eyJhbGciOi", "s3cr3t", uint8(0), uint32(0o644))
 	f.Add(objectsYAML("objectName: a\nobjectType: secret\njmesPath:\n  - path: a.b\n    objectAlias: b"), "kv1", "cid", uint8(0), "", "eyJ", "", uint8(7), uint32(0o644))
@@ -54,6 +56,7 @@ func FuzzParse(f *testing.F) {
 		}
 
 		m, err := Parse(a, secrets, fs.FileMode(perm))
+		checkLintAgrees(t, a, secrets, fs.FileMode(perm), err)
 		inputs := objects + vault + clientID + flagValue
 		if err != nil {
 			if m != nil {
@@ -99,6 +102,38 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLintAgrees is the oracle: Lint with the driver's inputs fails where Parse does,
+// first with Parse's error, and Lint of the manifest alone finds nothing invalid that
+// Parse accepts.
+func checkLintAgrees(t *testing.T, attributes, secrets map[string]string, mode fs.FileMode, parseErr error) {
+	t.Helper()
+	findings, _ := Lint(attributes, &Driver{Secrets: secrets, DefaultMode: mode})
+	var first *Finding
+	for i := range findings {
+		if findings[i].Severity == SeverityInvalid {
+			first = &findings[i]
+			break
+		}
+	}
+	switch {
+	case parseErr == nil && first != nil:
+		t.Fatalf("Parse accepts, Lint finds %s", first)
+	case parseErr != nil && first == nil:
+		t.Fatalf("Parse fails with %v, Lint finds nothing invalid in %v", parseErr, findings)
+	case parseErr != nil && first.err.Error() != parseErr.Error():
+		t.Fatalf("Parse fails with\n  %v\nLint's first invalid finding is\n  %v", parseErr, first.err)
+	}
+	if parseErr != nil {
+		return
+	}
+	manifest, _ := Lint(attributes, nil)
+	for _, f := range manifest {
+		if f.Severity == SeverityInvalid {
+			t.Fatalf("Parse accepts, Lint of the manifest finds %s", f)
+		}
+	}
 }
 
 // driverAccepts restates the driver's path rules (fileutil.WritePayloads) independently.

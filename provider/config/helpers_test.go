@@ -63,6 +63,7 @@ func mustParse(t *testing.T, a, s map[string]string) *Mount {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
+	checkLintAgrees(t, a, s, 0o644, nil)
 	return m
 }
 

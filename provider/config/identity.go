@@ -32,19 +32,28 @@ func parseBoolParam(name, v string) (bool, *Error) {
 	return b, nil
 }
 
-func parseModeFlags(get func(string) string) (modeFlags, *Error) {
+// modeFlagsOf parses the three flags and checks that at most one is set; a flag that
+// does not parse counts as false for the rest of Lint's walk.
+func modeFlagsOf(get func(string) string, c *checker) (modeFlags, bool) {
 	var f modeFlags
-	var err *Error
-	if f.podIdentity, err = parseBoolParam(ParamUsePodIdentity, get(ParamUsePodIdentity)); err != nil {
-		return f, err
+	for _, p := range []struct {
+		name string
+		dst  *bool
+	}{
+		{ParamUsePodIdentity, &f.podIdentity},
+		{ParamUseVMManagedIdentity, &f.vmManagedIdentity},
+		{ParamUseAzureTokenProxy, &f.azureTokenProxy},
+	} {
+		v, err := parseBoolParam(p.name, get(p.name))
+		if err != nil && c.fail(nil, err) {
+			return f, false
+		}
+		*p.dst = v
 	}
-	if f.vmManagedIdentity, err = parseBoolParam(ParamUseVMManagedIdentity, get(ParamUseVMManagedIdentity)); err != nil {
-		return f, err
+	if err := f.exclusive(); err != nil && c.fail(nil, err) {
+		return f, false
 	}
-	if f.azureTokenProxy, err = parseBoolParam(ParamUseAzureTokenProxy, get(ParamUseAzureTokenProxy)); err != nil {
-		return f, err
-	}
-	return f, f.exclusive()
+	return f, true
 }
 
 func (f modeFlags) exclusive() *Error {
@@ -70,8 +79,12 @@ const (
 	noIdentityFix = "set parameters.clientID for workload identity (recommended), or set nodePublishSecretRef in the pod's volume to a Secret with clientid and clientsecret keys, or set useVMManagedIdentity: \"true\""
 )
 
-// parseIdentity selects the identity mode (compat spec §3) and gathers what it needs.
-func parseIdentity(get func(string) string, secrets map[string]string, flags modeFlags, tenantID string) (Identity, error) {
+// parseIdentity selects the identity mode the way the Azure provider does (see "Identity
+// selection" in docs/compatibility.md) and gathers what it needs. Without the driver's
+// inputs (material false: Lint of a manifest) it checks nothing that needs the
+// service-account tokens or nodePublishSecretRef. The walk has checked identity
+// binding's clientID.
+func parseIdentity(get func(string) string, secrets map[string]string, flags modeFlags, tenantID string, material bool) (Identity, error) {
 	id := Identity{TenantID: tenantID}
 	clientID := get(ParamClientID)
 	switch {
@@ -83,11 +96,10 @@ func parseIdentity(get func(string) string, secrets map[string]string, flags mod
 		id.UserAssignedIdentityID = get(ParamUserAssignedIdentityID)
 	case flags.azureTokenProxy:
 		id.Mode = vocab.IdentityBinding
-		if clientID == "" {
-			return id, invalid(ParamClientID, "clientID is required for identity binding",
-				"set parameters.clientID to the client ID of the user-assigned managed identity bound to the service account")
-		}
 		id.ClientID = clientID
+		if !material {
+			break
+		}
 		raw := serviceAccountTokens(get, secrets)
 		if raw == "" {
 			return id, invalid("", "service account tokens are required for identity binding", tokenFixIB)
@@ -100,6 +112,9 @@ func parseIdentity(get func(string) string, secrets map[string]string, flags mod
 	case clientID != "":
 		id.Mode = vocab.WorkloadIdentity
 		id.ClientID = clientID
+		if !material {
+			break
+		}
 		tok, err := tokenFor(serviceAccountTokens(get, secrets), vocab.WorkloadIdentityAudience)
 		if err != nil {
 			return id, &Error{Msg: modeNoneWrap + wiTokenWrap + err.Error(), Fix: tokenFixWI}
@@ -107,6 +122,9 @@ func parseIdentity(get func(string) string, secrets map[string]string, flags mod
 		id.ServiceAccountToken = tok
 	default:
 		id.Mode = vocab.ServicePrincipal
+		if !material {
+			break
+		}
 		cid, secret, err := servicePrincipal(secrets)
 		if err != nil {
 			err.Msg = modeNoneWrap + err.Msg

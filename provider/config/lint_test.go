@@ -32,69 +32,75 @@ func TestLintClean(t *testing.T) {
 		"service principal": spcParams(ParamClientID, ""),
 		"uami":              spcParams(ParamClientID, "", ParamUseVMManagedIdentity, "true", ParamUserAssignedIdentityID, "x"),
 	} {
-		if f := Lint(p); len(f) != 0 {
+		if f, _ := Lint(p, nil); len(f) != 0 {
 			t.Errorf("%s: findings %v", name, f)
 		}
 	}
 }
 
 func TestLint(t *testing.T) {
+	// want is matched by Object (the entry's label), Field, Invalid (SeverityInvalid), and
+	// substrings of Message and Fix.
+	type want struct {
+		Object, Field, Message, Fix string
+		Invalid                     bool
+	}
 	tests := []struct {
 		name   string
 		params map[string]string
-		want   []Finding // matched by Object, Field, Invalid, and substrings of Message and Fix
+		want   []want
 	}{
 		{"unknown parameter near miss", spcParams("keyVaultName", "kv"),
-			[]Finding{{Field: "keyVaultName", Message: `unknown parameter "keyVaultName" is ignored`, Fix: "did you mean keyvaultName? Parameter names are case-sensitive"}}},
+			[]want{{Field: "keyVaultName", Message: `unknown parameter "keyVaultName" is ignored`, Fix: "did you mean keyvaultName? Parameter names are case-sensitive"}}},
 		{"unknown parameter typo", spcParams("clientId2", "x", "usePodIdentit", "true"),
-			[]Finding{
+			[]want{
 				{Field: "clientId2", Message: "unknown parameter", Fix: "did you mean clientID?"},
 				{Field: "usePodIdentit", Message: "unknown parameter", Fix: "did you mean usePodIdentity?"},
 			}},
 		{"unknown parameter far", spcParams("objectsList", "x"),
-			[]Finding{{Field: "objectsList", Message: "unknown parameter", Fix: "known parameters are keyvaultName"}}},
+			[]want{{Field: "objectsList", Message: "unknown parameter", Fix: "known parameters are keyvaultName"}}},
 		{"tenant lowercase", spcParams(ParamTenantID, "", "tenantid", "t"),
-			[]Finding{
+			[]want{
 				{Field: "tenantid", Fix: "did you mean tenantID?"},
 				{Field: ParamTenantID, Message: "tenantId is not provided", Fix: "set parameters.tenantID", Invalid: true},
 			}},
 		{"tenantId deprecated", spcParams(ParamTenantID, "", ParamTenantIDDeprecated, "t"),
-			[]Finding{{Field: ParamTenantIDDeprecated, Message: "tenantId is deprecated", Fix: "tenantID"}}},
+			[]want{{Field: ParamTenantIDDeprecated, Message: "tenantId is deprecated", Fix: "tenantID"}}},
 		{"all flag errors at once", spcParams(ParamUsePodIdentity, "yes", ParamUseAzureTokenProxy, "on", ParamKeyvaultName, ""),
-			[]Finding{
+			[]want{
 				{Field: ParamUsePodIdentity, Message: "failed to parse usePodIdentity flag", Invalid: true},
 				{Field: ParamUseAzureTokenProxy, Message: "failed to parse useAzureTokenProxy flag", Invalid: true},
 				{Field: ParamKeyvaultName, Message: "keyvaultName is not provided", Invalid: true},
 			}},
 		{"two modes", spcParams(ParamClientID, "", ParamUseVMManagedIdentity, "true", ParamUseAzureTokenProxy, "true"),
-			[]Finding{
+			[]want{
 				{Message: "only one identity mode can be enabled at a time", Invalid: true},
 				{Field: ParamClientID, Message: "clientID is required for identity binding", Invalid: true},
 			}},
 		{"ignored identity settings", spcParams(ParamUserAssignedIdentityID, "x"),
-			[]Finding{{Field: ParamUserAssignedIdentityID, Message: "ignored unless useVMManagedIdentity"}}},
+			[]want{{Field: ParamUserAssignedIdentityID, Message: "ignored unless useVMManagedIdentity"}}},
 		{"clientID with MI", spcParams(ParamUseVMManagedIdentity, "true"),
-			[]Finding{{Field: ParamClientID, Message: "clientID is ignored"}}},
+			[]want{{Field: ParamClientID, Message: "clientID is ignored"}}},
 		{"pod identity", spcParams(ParamClientID, "", ParamUsePodIdentity, "true"),
-			[]Finding{{Field: ParamUsePodIdentity, Message: "deprecated", Fix: "workload identity"}}},
+			[]want{{Field: ParamUsePodIdentity, Message: "deprecated", Fix: "workload identity"}}},
 		{"no objects", spcParams(ParamObjects, ""),
-			[]Finding{{Field: ParamObjects, Message: "objects is not set", Invalid: true}}},
+			[]want{{Field: ParamObjects, Message: "objects is not set", Invalid: true}}},
 		{"objects not strings", spcParams(ParamObjects, "array:\n  - objectName: a\n"),
-			[]Finding{{Field: ParamObjects, Message: "failed to yaml unmarshal objects", Fix: "not a mapping", Invalid: true}}},
+			[]want{{Field: ParamObjects, Message: "failed to yaml unmarshal objects", Fix: "not a mapping", Invalid: true}}},
 		{"objects key typo", spcParams(ParamObjects, "Array:\n  - |\n    objectName: a\n"),
-			[]Finding{
+			[]want{
 				{Field: ParamObjects, Message: `unknown key "Array" in objects is ignored`, Fix: "did you mean array?"},
 				{Field: ParamObjects, Message: "objects has no entries"},
 			}},
 		{"object field near misses", spcParams(ParamObjects, objectsYAML("objectName: a\nobjectType: secret\nobjectVersionhistory: 3\nobjectAlais: b\nfilePermissions: '0600'\ncolor: blue")),
-			[]Finding{
+			[]want{
 				{Object: "objects.array[0]", Field: "objectVersionhistory", Message: `unknown field "objectVersionhistory" is ignored`, Fix: "did you mean objectVersionHistory? Field names are case-sensitive"},
 				{Object: "objects.array[0]", Field: "objectAlais", Fix: "did you mean objectAlias?"},
 				{Object: "objects.array[0]", Field: "filePermissions", Fix: "did you mean filePermission?"},
 				{Object: "objects.array[0]", Field: "color", Fix: "remove it; known fields are objectName"},
 			}},
 		{"jmesPath field typo", spcParams(ParamObjects, objectsYAML("objectName: a\nobjectType: secret\njmesPath:\n  - path: x\n    objectalias: y")),
-			[]Finding{
+			[]want{
 				{Object: "objects.array[0]", Field: "jmesPath[0].objectalias", Fix: "did you mean objectAlias?"},
 				{Object: "objects.array[0] (objectType:secret, objectName:a)", Field: "jmesPath[0].objectAlias", Message: "jmesPath[0]: file name must not be empty", Invalid: true},
 			}},
@@ -105,24 +111,28 @@ func TestLint(t *testing.T) {
 			"objectName: d\nobjectType: secret\nobjectAlias: e",
 			"objectName: e\nobjectType: secret",
 		)),
-			[]Finding{
+			[]want{
 				{Object: "objects.array[0] (objectType:Secret, objectName:a)", Field: FieldObjectType, Message: "Invalid vaultObjectTypes", Fix: "write secret, not Secret", Invalid: true},
 				{Object: "objects.array[1]", Message: "unmarshal failed for keyVaultObjects at index 1", Fix: "unquoted integer", Invalid: true},
 				{Object: "objects.array[2] (objectType:secret, objectName:c)", Field: FieldFilePermission, Message: `invalid filePermission "888"`, Invalid: true},
 				{Object: "objects.array[4] (objectType:secret, objectName:e)", Field: FieldObjectName, Message: `duplicate output path "e": objectAlias of objects.array[3]`, Invalid: true},
 			}},
 		{"vault name checked with objects", spcParams(ParamKeyvaultName, "https://kv.vault.azure.net"),
-			[]Finding{{Field: ParamKeyvaultName, Message: "Invalid vault name", Fix: "not its URL", Invalid: true}}},
+			[]want{{Field: ParamKeyvaultName, Message: "Invalid vault name", Fix: "not its URL", Invalid: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Lint(tt.params)
+			got, _ := Lint(tt.params, nil)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d findings, want %d:\n%s", len(got), len(tt.want), findingsText(got))
 			}
 			for i, w := range tt.want {
 				g := got[i]
-				if g.Object != w.Object || g.Field != w.Field || g.Invalid != w.Invalid ||
+				label := ""
+				if g.Object != nil {
+					label = g.Object.String()
+				}
+				if label != w.Object || g.Field != w.Field || (g.Severity == SeverityInvalid) != w.Invalid ||
 					!strings.Contains(g.Message, w.Message) || !strings.Contains(g.Fix, w.Fix) || g.Fix == "" {
 					t.Errorf("finding %d:\n got %#v\nwant %#v", i, g, w)
 				}
@@ -145,8 +155,9 @@ func TestLintAgreesWithParse(t *testing.T) {
 			t.Fatalf("Parse accepted %q", objects)
 		}
 		invalid := false
-		for _, f := range Lint(a) {
-			invalid = invalid || f.Invalid
+		findings, _ := Lint(a, nil)
+		for _, f := range findings {
+			invalid = invalid || f.Severity == SeverityInvalid
 		}
 		if !invalid {
 			t.Errorf("Parse: %v, but Lint found nothing invalid in %q", perr, objects)
@@ -155,32 +166,13 @@ func TestLintAgreesWithParse(t *testing.T) {
 }
 
 func TestFindingString(t *testing.T) {
-	f := Finding{Object: "objects.array[0]", Field: "objectAlais", Message: `unknown field "objectAlais" is ignored`, Fix: "did you mean objectAlias?"}
-	if got, want := f.String(), `objects.array[0]: unknown field "objectAlais" is ignored (fix: did you mean objectAlias?)`; got != want {
+	f := Finding{Object: &ObjectRef{Index: 0}, Field: "objectAlais", Message: `unknown field "objectAlais" is ignored`, Fix: "did you mean objectAlias?"}
+	if got, want := f.String(), `objects.array[0]: unknown field "objectAlais" is ignored; fix: did you mean objectAlias?`; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	f = Finding{Field: "keyvaultName", Message: "x"}
 	if got := f.String(); got != "keyvaultName: x" {
 		t.Errorf("String() = %q", got)
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	for in, want := range map[string]string{
-		"objectVersionhistory": "objectVersionHistory",
-		"objectname":           "objectName",
-		"objetName":            "objectName",
-		"objectTyp":            "objectType",
-		"jmespath":             "jmesPath",
-		"certificatepart":      "certificatePart",
-		"splitCertAndKeys":     "splitCertAndKey",
-		"keyVaultName":         "keyvaultName",
-		"name":                 "",
-		"zzzzzzzzzz":           "",
-	} {
-		if got := suggest(in, knownObjectFields); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -78,7 +78,7 @@ func splitObjects(raw string) ([]string, *Error) {
 	var doc objectsDoc
 	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
 		fix := objectsExample
-		if strings.Contains(err.Error(), "!!map into string") {
+		if itemsAreMappings(raw) {
 			fix = "each array item must be a YAML string, not a mapping: " + objectsExample
 		}
 		return nil, &Error{Param: ParamObjects,
@@ -87,24 +87,71 @@ func splitObjects(raw string) ([]string, *Error) {
 	return doc.Array, nil
 }
 
+// itemsAreMappings reports whether an objects parameter that failed to decode has
+// mappings where the array's strings belong: objects written with '- objectName: …'
+// instead of '- |'. The fix is chosen from the document's structure, not from the
+// parser's message.
+func itemsAreMappings(raw string) bool {
+	var probe struct {
+		Array []yaml.Node `yaml:"array"`
+	}
+	if yaml.Unmarshal([]byte(raw), &probe) != nil {
+		return false
+	}
+	for _, n := range probe.Array {
+		if resolve(&n).Kind == yaml.MappingNode {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for depth := 0; n.Kind == yaml.AliasNode && n.Alias != nil && depth < 100; depth++ {
+		n = n.Alias
+	}
+	return n
+}
+
 // decodeObject unmarshals and trims objects.array[i].
 func decodeObject(i int, s string) (*keyVaultObject, *Error) {
 	var o keyVaultObject
 	if err := yaml.Unmarshal([]byte(s), &o); err != nil {
-		fix := fmt.Sprintf("objects.array[%d] must be a YAML mapping such as 'objectName: my-secret' and 'objectType: secret'", i)
-		switch msg := err.Error(); {
-		case strings.Contains(msg, "into int32"):
-			fix = "objectVersionHistory must be an unquoted integer, e.g. objectVersionHistory: 5"
-		case strings.Contains(msg, "into bool"):
-			fix = "splitCertAndKey and convertPFXToPEM must be unquoted true or false"
-		case strings.Contains(msg, "into []config.jmesPathEntry") || strings.Contains(msg, "into config.jmesPathEntry"):
-			fix = "jmesPath must be a list of mappings with path, objectAlias and optional filePermission"
-		}
 		return nil, &Error{Param: ParamObjects,
-			Msg: fmt.Sprintf("unmarshal failed for keyVaultObjects at index %d, error: %v", i, err), Fix: fix, Err: err}
+			Msg: fmt.Sprintf("unmarshal failed for keyVaultObjects at index %d, error: %v", i, err), Fix: decodeFix(i, s), Err: err}
 	}
 	o.trim()
 	return &o, nil
+}
+
+// decodeFix says how to fix objects.array[i] when it does not decode: the typed fields
+// are decoded one at a time to find the one of the wrong type (a quoted number or
+// boolean, a jmesPath that is not a list of mappings).
+func decodeFix(i int, s string) string {
+	fix := fmt.Sprintf("objects.array[%d] must be a YAML mapping such as 'objectName: my-secret' and 'objectType: secret'", i)
+	var probe struct {
+		History  yaml.Node `yaml:"objectVersionHistory"`
+		Split    yaml.Node `yaml:"splitCertAndKey"`
+		Convert  yaml.Node `yaml:"convertPFXToPEM"`
+		JMESPath yaml.Node `yaml:"jmesPath"`
+	}
+	if yaml.Unmarshal([]byte(s), &probe) != nil {
+		return fix // not a mapping, or not YAML
+	}
+	fails := func(n *yaml.Node, v any) bool { return n.Kind != 0 && n.Decode(v) != nil }
+	var history int32
+	var b bool
+	var entries []struct{} // any mapping decodes into struct{}; anything else does not
+	switch {
+	case fails(&probe.History, &history):
+		return "objectVersionHistory must be an unquoted integer, e.g. objectVersionHistory: 5"
+	case fails(&probe.Split, &b) || fails(&probe.Convert, &b):
+		return "splitCertAndKey and convertPFXToPEM must be unquoted true or false"
+	case fails(&probe.JMESPath, &entries):
+		return "jmesPath must be a list of mappings with path, objectAlias and optional filePermission"
+	}
+	return fix
 }
 
 // secretTypeFix is fix, unless objectType is secret in the wrong case.
@@ -269,7 +316,7 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		if !isSecret {
 			return Object{}, secretOnly(FieldJMESPath)
 		}
-		if o.ObjectVersionHistory > 1 {
+		if HistoryFiles(o.ObjectVersionHistory) > 0 {
 			return Object{}, invalid(FieldJMESPath, "jmesPath cannot be combined with objectVersionHistory > 1",
 				"use a separate object without objectVersionHistory for the JSON extraction")
 		}

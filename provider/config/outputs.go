@@ -6,30 +6,145 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvcsi/kvcsi/provider/format"
 	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
-// output is one path a validated object writes, relative to the mount.
+// OutputFlags are the provider flags that change which files an object writes.
+type OutputFlags struct {
+	WriteCertAndKeySeparately bool // --write-cert-and-key-in-separate-files
+}
+
+// Companions says whether an output also gets <file>.crt and <file>.key.
+type Companions uint8
+
+const (
+	NoCompanions Companions = iota
+	// MaybeCompanions: a secret written as PEM gets them if it is a certificate's (only
+	// the fetch tells) and the provider runs with --write-cert-and-key-in-separate-files.
+	MaybeCompanions
+	// WithCompanions: splitCertAndKey, or the provider flag: a certificate's secret
+	// gets them.
+	WithCompanions
+)
+
+// Output is one file an object writes, or the version-history family of files that
+// takes its place.
+type Output struct {
+	// Field names the path in messages: "objectName", "objectAlias" or
+	// "jmesPath[0].objectAlias".
+	Field string
+	Path  string // relative to the mount, "/"-separated
+	// History > 0 is the number of version files the object writes instead of Path:
+	// HistoryPath(Path, 0 … History-1). They are described, not listed, since History
+	// can be large.
+	History    int64
+	Companions Companions
+}
+
+// Outputs answers "which files does this object write": its main file (or its version
+// history), the .crt/.key companions beside each of those, and its jmesPath files. It
+// is the one answer for config's collision checks, lint's secretObjects check and the
+// mount's history paths.
+func Outputs(o *Object, flags OutputFlags) []Output {
+	main := Output{Field: FieldObjectName, Path: o.FileName(), History: o.HistoryFiles()}
+	if o.Alias != "" {
+		main.Field = FieldObjectAlias
+	}
+	switch {
+	case o.SplitCertAndKey:
+		main.Companions = WithCompanions
+	case o.Type == vocab.Secret && o.Format != format.FormatPFX && o.CertPart == vocab.CertPartFull:
+		main.Companions = MaybeCompanions
+		if flags.WriteCertAndKeySeparately {
+			main.Companions = WithCompanions
+		}
+	}
+	outs := []Output{main}
+	for j, jp := range o.JSONPaths {
+		outs = append(outs, Output{Field: fmt.Sprintf("jmesPath[%d].objectAlias", j), Path: jp.ObjectAlias})
+	}
+	return outs
+}
+
+// HistoryFiles is the number of version files an object with objectVersionHistory n
+// writes, <file>/0 (the newest) … <file>/HistoryFiles(n)-1; 0 means the object writes
+// one plain file. Like the Azure provider: up to the newest n versions when n > 1.
+func HistoryFiles(n int32) int64 {
+	if n <= 1 {
+		return 0
+	}
+	return int64(n)
+}
+
+// HistoryFiles is HistoryFiles(o.VersionHistory).
+func (o Object) HistoryFiles() int64 { return HistoryFiles(o.VersionHistory) }
+
+// HistoryPath is the file of version index i of a version history at base. sep is
+// HistorySeparator on the node; lint and the collision checks use "/", the driver's
+// separator on Linux nodes.
+func HistoryPath(base string, i int64, sep string) string {
+	return base + sep + strconv.FormatInt(i, 10)
+}
+
+// Writes reports whether the output writes the file p ("/"-separated): written when it
+// certainly does, maybe when p is a companion only a certificate's secret with the
+// provider flag gets.
+func (out Output) Writes(p string) (written, maybe bool) {
+	if out.isBase(p) {
+		return true, false
+	}
+	if out.Companions == NoCompanions {
+		return false, false
+	}
+	for _, ext := range []string{".crt", ".key"} {
+		if stem, ok := strings.CutSuffix(p, ext); ok && out.isBase(stem) {
+			return out.Companions == WithCompanions, out.Companions == MaybeCompanions
+		}
+	}
+	return false, false
+}
+
+// isBase reports whether p is the output's file, or one of its version files.
+func (out Output) isBase(p string) bool {
+	if out.History == 0 {
+		return p == out.Path
+	}
+	rest, ok := under(out.Path, p)
+	return ok && historyIndex(rest, out.History)
+}
+
+// Files lists up to limit of the files the output certainly writes, for messages.
+func (out Output) Files(limit int) []string {
+	var files []string
+	add := func(base string) {
+		files = append(files, base)
+		if out.Companions == WithCompanions {
+			files = append(files, base+".crt", base+".key")
+		}
+	}
+	if out.History == 0 {
+		add(out.Path)
+	}
+	for i := int64(0); i < out.History && len(files) < limit; i++ {
+		add(HistoryPath(out.Path, i, "/"))
+	}
+	if len(files) > limit {
+		files = files[:limit]
+	}
+	return files
+}
+
+// output is one Output of objs[obj], for the collision checks.
 type output struct {
-	obj   int    // index into the objects slice
-	field string // what names the path, for messages ("objectAlias", "jmesPath[0].objectAlias")
-	path  string
-	// n > 1 marks a version-history directory: the object writes path/0 .. path/n-1 (the
-	// files are described, not listed, since n can be large).
-	n int32
+	obj int
+	Output
 }
 
 func outputsOf(k int, o *Object) []output {
-	field := FieldObjectName
-	if o.Alias != "" {
-		field = FieldObjectAlias
-	}
-	outs := []output{{obj: k, field: field, path: o.FileName()}}
-	if o.VersionHistory > 1 {
-		outs[0].n = o.VersionHistory
-	}
-	for j, jp := range o.JSONPaths {
-		outs = append(outs, output{obj: k, field: fmt.Sprintf("jmesPath[%d].objectAlias", j), path: jp.ObjectAlias})
+	var outs []output
+	for _, out := range Outputs(o, OutputFlags{}) {
+		outs = append(outs, output{obj: k, Output: out})
 	}
 	return outs
 }
@@ -43,12 +158,12 @@ func under(dir, p string) (string, bool) {
 }
 
 // historyIndex reports whether s is how the history file for some index < n is named.
-func historyIndex(s string, n int32) bool {
-	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+func historyIndex(s string, n int64) bool {
+	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
 		return false
 	}
-	v, err := strconv.ParseUint(s, 10, 32)
-	return err == nil && v < uint64(n)
+	v, err := strconv.ParseUint(s, 10, 63)
+	return err == nil && int64(v) < n
 }
 
 func firstElement(p string) string {
@@ -66,32 +181,32 @@ const (
 
 // clash compares the paths of two outputs and returns the path they clash on.
 func clash(a, b output) (string, int) {
-	if a.path == b.path {
+	if a.Path == b.Path {
 		switch {
-		case a.n > 1 && b.n > 1:
-			return a.path + "/0", sameFile
-		case a.n > 1 || b.n > 1:
-			return a.path, fileAndDir
+		case a.History > 0 && b.History > 0:
+			return HistoryPath(a.Path, 0, "/"), sameFile
+		case a.History > 0 || b.History > 0:
+			return a.Path, fileAndDir
 		}
-		return a.path, sameFile
+		return a.Path, sameFile
 	}
 	// Order them so that a's path is the directory holding b's, if either holds the other.
-	rest, ok := under(a.path, b.path)
+	rest, ok := under(a.Path, b.Path)
 	if !ok {
-		if rest, ok = under(b.path, a.path); !ok {
+		if rest, ok = under(b.Path, a.Path); !ok {
 			return "", noClash
 		}
 		a, b = b, a
 	}
-	if a.n <= 1 {
-		return a.path, fileAndDir // a writes a file where b needs a directory
+	if a.History == 0 {
+		return a.Path, fileAndDir // a writes a file where b needs a directory
 	}
 	first := firstElement(rest)
-	if !historyIndex(first, a.n) {
+	if !historyIndex(first, a.History) {
 		return "", noClash // b is a sibling of a's version files
 	}
-	p := a.path + "/" + first
-	if rest == first && b.n <= 1 {
+	p := a.Path + "/" + first
+	if rest == first && b.History == 0 {
 		return p, sameFile
 	}
 	return p, fileAndDir
@@ -99,10 +214,6 @@ func clash(a, b output) (string, int) {
 
 func describe(o *Object) string {
 	return fmt.Sprintf("objects.array[%d] (objectType:%s, objectName:%s)", o.Index, o.Type, o.Name)
-}
-
-func objectErrFor(o *Object, err *Error) *vocab.ObjectError {
-	return &vocab.ObjectError{Index: o.Index, Type: o.Type, Name: o.Name, Version: o.Version, Err: err}
 }
 
 // checkOutputs finds output paths written twice, or used as a file by one object and as a
@@ -120,15 +231,15 @@ func checkOutputs(objs []Object) []*vocab.ObjectError {
 	companions := map[string]int{}   // companion path -> output of a plain splitCertAndKey file
 	splitHistory := map[string]int{} // history directory of a splitCertAndKey object -> output
 	for i, a := range outs {
-		if !objs[a.obj].SplitCertAndKey || !isMainOutput(a) {
+		if a.Companions != WithCompanions {
 			continue
 		}
-		if a.n > 1 {
-			setFirst(splitHistory, a.path, i)
+		if a.History > 0 {
+			setFirst(splitHistory, a.Path, i)
 			continue
 		}
-		setFirst(companions, a.path+".crt", i)
-		setFirst(companions, a.path+".key", i)
+		setFirst(companions, a.Path+".crt", i)
+		setFirst(companions, a.Path+".key", i)
 	}
 
 	ix := pathIndex{exact: map[string]int{}, inside: map[string]int{}, indexed: map[string][]int{}}
@@ -139,23 +250,23 @@ func checkOutputs(objs []Object) []*vocab.ObjectError {
 			a := outs[i]
 			var other string
 			if a.obj == b.obj {
-				other = fmt.Sprintf("%s and %s of this object both use it", a.field, b.field)
+				other = fmt.Sprintf("%s and %s of this object both use it", a.Field, b.Field)
 			} else {
-				other = fmt.Sprintf("%s of %s uses it too", a.field, describe(&objs[a.obj]))
+				other = fmt.Sprintf("%s of %s uses it too", a.Field, describe(&objs[a.obj]))
 			}
 			msg := fmt.Sprintf("duplicate output path %s: %s", quoteShort(p), other)
 			if kind == fileAndDir {
 				msg = fmt.Sprintf("output path %s is needed both as a file and as a directory: %s", quoteShort(p), other)
 			}
-			errs = append(errs, objectErrFor(ob, invalid(b.field, msg,
+			errs = append(errs, objectErrFor(ob, invalid(b.Field, msg,
 				"give one of them a different objectAlias; every file in the volume needs its own path")))
 			continue
 		}
 		ix.add(j, b)
 		if i, ok := companionOf(outs, companions, splitHistory, b); ok {
-			errs = append(errs, objectErrFor(ob, invalid(b.field,
+			errs = append(errs, objectErrFor(ob, invalid(b.Field,
 				fmt.Sprintf("duplicate output path %s: %s has splitCertAndKey and writes its certificate or key there",
-					quoteShort(b.path), describe(&objs[outs[i].obj])),
+					quoteShort(b.Path), describe(&objs[outs[i].obj])),
 				"give this file a different objectAlias")))
 		}
 	}
@@ -170,14 +281,14 @@ func setFirst(m map[string]int, k string, v int) {
 
 // companionOf returns the splitCertAndKey output whose .crt/.key companion is b's path.
 func companionOf(outs []output, companions, splitHistory map[string]int, b output) (int, bool) {
-	if b.n > 1 {
+	if b.History > 0 {
 		return 0, false
 	}
-	if i, ok := companions[b.path]; ok {
+	if i, ok := companions[b.Path]; ok {
 		return i, true
 	}
 	for _, suffix := range []string{".crt", ".key"} {
-		stem, ok := strings.CutSuffix(b.path, suffix)
+		stem, ok := strings.CutSuffix(b.Path, suffix)
 		if !ok {
 			continue
 		}
@@ -185,7 +296,7 @@ func companionOf(outs []output, companions, splitHistory map[string]int, b outpu
 		if slash < 0 {
 			continue
 		}
-		if i, ok := splitHistory[stem[:slash]]; ok && historyIndex(stem[slash+1:], outs[i].n) {
+		if i, ok := splitHistory[stem[:slash]]; ok && historyIndex(stem[slash+1:], outs[i].History) {
 			return i, true
 		}
 	}
@@ -216,11 +327,11 @@ func ancestors(p string, f func(dir, next string) bool) {
 }
 
 // isDecimal reports whether s names an index any version history could write.
-func isDecimal(s string) bool { return historyIndex(s, math.MaxInt32) }
+func isDecimal(s string) bool { return historyIndex(s, math.MaxInt64) }
 
 func (ix *pathIndex) add(j int, b output) {
-	setFirst(ix.exact, b.path, j)
-	ancestors(b.path, func(dir, next string) bool {
+	setFirst(ix.exact, b.Path, j)
+	ancestors(b.Path, func(dir, next string) bool {
 		setFirst(ix.inside, dir, j)
 		if isDecimal(next) {
 			ix.indexed[dir] = append(ix.indexed[dir], j)
@@ -231,12 +342,12 @@ func (ix *pathIndex) add(j int, b output) {
 
 // find returns an earlier output that clashes with b, the path they clash on and how.
 func (ix *pathIndex) find(outs []output, b output) (int, string, int) {
-	if i, ok := ix.exact[b.path]; ok {
+	if i, ok := ix.exact[b.Path]; ok {
 		p, kind := clash(outs[i], b)
 		return i, p, kind
 	}
 	found, foundPath, foundKind := 0, "", noClash
-	ancestors(b.path, func(dir, _ string) bool {
+	ancestors(b.Path, func(dir, _ string) bool {
 		if i, ok := ix.exact[dir]; ok {
 			if p, kind := clash(outs[i], b); kind != noClash {
 				found, foundPath, foundKind = i, p, kind
@@ -248,18 +359,16 @@ func (ix *pathIndex) find(outs []output, b output) (int, string, int) {
 	if foundKind != noClash {
 		return found, foundPath, foundKind
 	}
-	if b.n <= 1 {
-		if i, ok := ix.inside[b.path]; ok {
-			return i, b.path, fileAndDir
+	if b.History == 0 {
+		if i, ok := ix.inside[b.Path]; ok {
+			return i, b.Path, fileAndDir
 		}
 		return 0, "", noClash
 	}
-	for _, i := range ix.indexed[b.path] {
+	for _, i := range ix.indexed[b.Path] {
 		if p, kind := clash(outs[i], b); kind != noClash {
 			return i, p, kind
 		}
 	}
 	return 0, "", noClash
 }
-
-func isMainOutput(o output) bool { return !strings.HasPrefix(o.field, "jmesPath[") }

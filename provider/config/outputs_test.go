@@ -14,18 +14,18 @@ import (
 // companionClash reports whether the plain file q is one of the .crt/.key files that the
 // splitCertAndKey output a gets at fetch time.
 func companionClash(a, q output) bool {
-	if q.n > 1 {
+	if q.History > 0 {
 		return false
 	}
 	for _, suffix := range []string{".crt", ".key"} {
-		if a.n <= 1 {
-			if q.path == a.path+suffix {
+		if a.History == 0 {
+			if q.Path == a.Path+suffix {
 				return true
 			}
 			continue
 		}
-		if rest, ok := under(a.path, q.path); ok {
-			if idx, ok := strings.CutSuffix(rest, suffix); ok && historyIndex(idx, a.n) {
+		if rest, ok := under(a.Path, q.Path); ok {
+			if idx, ok := strings.CutSuffix(rest, suffix); ok && historyIndex(idx, a.History) {
 				return true
 			}
 		}
@@ -52,15 +52,15 @@ func naiveCheckOutputs(objs []Object) []*vocab.ObjectError {
 			oa := &objs[a.obj]
 			var other string
 			if a.obj == b.obj {
-				other = fmt.Sprintf("%s and %s of this object both use it", a.field, b.field)
+				other = fmt.Sprintf("%s and %s of this object both use it", a.Field, b.Field)
 			} else {
-				other = fmt.Sprintf("%s of %s uses it too", a.field, describe(oa))
+				other = fmt.Sprintf("%s of %s uses it too", a.Field, describe(oa))
 			}
 			msg := fmt.Sprintf("duplicate output path %s: %s", quoteShort(p), other)
 			if kind == fileAndDir {
 				msg = fmt.Sprintf("output path %s is needed both as a file and as a directory: %s", quoteShort(p), other)
 			}
-			errs = append(errs, objectErrFor(ob, invalid(b.field, msg,
+			errs = append(errs, objectErrFor(ob, invalid(b.Field, msg,
 				"give one of them a different objectAlias; every file in the volume needs its own path")))
 			reported = true
 			break
@@ -69,13 +69,13 @@ func naiveCheckOutputs(objs []Object) []*vocab.ObjectError {
 			continue
 		}
 		for _, a := range outs {
-			if (a.obj == b.obj && a.field == b.field) || !objs[a.obj].SplitCertAndKey || !isMainOutput(a) {
+			if (a.obj == b.obj && a.Field == b.Field) || !objs[a.obj].SplitCertAndKey || strings.HasPrefix(a.Field, "jmesPath[") {
 				continue
 			}
 			if companionClash(a, b) {
-				errs = append(errs, objectErrFor(ob, invalid(b.field,
+				errs = append(errs, objectErrFor(ob, invalid(b.Field,
 					fmt.Sprintf("duplicate output path %s: %s has splitCertAndKey and writes its certificate or key there",
-						quoteShort(b.path), describe(&objs[a.obj])),
+						quoteShort(b.Path), describe(&objs[a.obj])),
 					"give this file a different objectAlias")))
 				break
 			}

@@ -22,16 +22,6 @@ func tenantID(get func(string) string) string {
 	return get(ParamTenantIDDeprecated)
 }
 
-func missingVaultName() *Error {
-	return invalid(ParamKeyvaultName, "keyvaultName is not provided",
-		"set parameters.keyvaultName in the SecretProviderClass to the vault's name")
-}
-
-func missingTenant() *Error {
-	return invalid(ParamTenantID, "tenantId is not provided",
-		"set parameters.tenantID in the SecretProviderClass to the vault's Entra ID tenant ID")
-}
-
 // Parser is Parse with a cache of validated objects parameters. kubelet republishes
 // every volume about once a minute with the same SecretProviderClass, and decoding its
 // double-YAML objects parameter was the largest share of a warm mount's CPU. The
@@ -62,23 +52,24 @@ func (p *Parser) Parse(attributes, secrets map[string]string, defaultMode fs.Fil
 	return parse(p, attributes, secrets, defaultMode)
 }
 
-func (p *Parser) objects(raw, vault string, defaultMode fs.FileMode) ([]Object, error) {
-	if p == nil || len(raw) > maxCachedObjectsText {
-		return parseObjects(raw, vault, defaultMode)
+// objects walks the objects parameter, from the cache for Parse: only a walk that
+// found nothing invalid is cached, and Lint, which wants every finding, never uses it.
+func (p *Parser) objects(raw, vault string, defaultMode fs.FileMode, c *checker) ([]Object, bool) {
+	if p == nil || c.all || len(raw) > maxCachedObjectsText {
+		return walkObjects(raw, vault, defaultMode, c)
 	}
 	key := objectsKey{raw: raw, vault: vault, mode: defaultMode}
 	objects, ok := p.cache.Get(key)
 	if !ok {
-		var err error
-		// Parsed outside the cache's lock; errors are not cached (they are rare and
+		// Walked outside the cache's lock; errors are not cached (they are rare and
 		// should show the current text's problem).
-		if objects, err = parseObjects(raw, vault, defaultMode); err != nil {
-			return nil, err
+		if objects, ok = walkObjects(raw, vault, defaultMode, c); !ok {
+			return nil, false
 		}
 		p.cache.Add(key, objects)
 	}
 	// Callers may take pointers into the slice; they get their own.
-	return slices.Clone(objects), nil
+	return slices.Clone(objects), true
 }
 
 // Parse validates a MountRequest's decoded attributes and secrets (nodePublishSecretRef
@@ -86,13 +77,37 @@ func (p *Parser) objects(raw, vault string, defaultMode fs.FileMode) ([]Object, 
 //
 // Checks run in the Azure provider's order and the first failure is returned: pod keys,
 // identity-mode flags, keyvaultName, tenant, identity material, objects, vault name. Every
-// error matches ErrInvalid; errors about one object are *vocab.ObjectError.
+// error matches ErrInvalid; errors about one object are *vocab.ObjectError. It is the
+// first SeverityInvalid finding of Lint with the same inputs.
 func Parse(attributes, secrets map[string]string, defaultMode fs.FileMode) (*Mount, error) {
 	return parse(nil, attributes, secrets, defaultMode)
 }
 
 func parse(p *Parser, attributes, secrets map[string]string, defaultMode fs.FileMode) (*Mount, error) {
-	get := getter(attributes)
+	var c checker
+	m := walk(p, input{attributes: attributes, secrets: secrets, mode: defaultMode, mount: true}, &c)
+	if c.first != nil {
+		return nil, c.first
+	}
+	return m, nil
+}
+
+// input is what the walk judges.
+type input struct {
+	attributes map[string]string // the parameters, and at mount time the driver's keys
+	secrets    map[string]string // nodePublishSecretRef data (mount time)
+	mode       fs.FileMode       // the default file mode
+	// mount is true when the driver's inputs are there: the pod keys, the
+	// service-account tokens and nodePublishSecretRef are then checked too.
+	mount bool
+}
+
+// walk is the one validation walk behind Parse and Lint. Checks run in the Azure
+// provider's order; each records its finding through c, and the walk returns nil where
+// c says to stop (Parse, at the first SeverityInvalid finding). Checks that can only
+// give findings the mount does not fail on run for Lint alone.
+func walk(p *Parser, in input, c *checker) *Mount {
+	get := getter(in.attributes)
 	m := &Mount{
 		Pod: Pod{
 			Name:           get(AttrPodName),
@@ -103,71 +118,121 @@ func parse(p *Parser, attributes, secrets map[string]string, defaultMode fs.File
 		CloudName:        get(ParamCloudName),
 		CloudEnvFileName: get(ParamCloudEnvFileName),
 		VaultName:        get(ParamKeyvaultName),
-		DefaultMode:      defaultMode,
+		DefaultMode:      in.mode,
 	}
-	const podFix = "the driver sends it when its CSIDriver object has podInfoOnMount: true"
-	if m.Pod.Name == "" {
-		return nil, invalid(AttrPodName, "pod name is not provided", podFix)
+	if c.all {
+		c.unknownParams(in.attributes)
 	}
-	if m.Pod.Namespace == "" {
-		return nil, invalid(AttrPodNamespace, "pod namespace is not provided", podFix)
+	if in.mount {
+		const podFix = "the driver sends it when its CSIDriver object has podInfoOnMount: true"
+		if m.Pod.Name == "" && c.fail(nil, invalid(AttrPodName, "pod name is not provided", podFix)) {
+			return nil
+		}
+		if m.Pod.Namespace == "" && c.fail(nil, invalid(AttrPodNamespace, "pod namespace is not provided", podFix)) {
+			return nil
+		}
 	}
-	flags, perr := parseModeFlags(get)
-	if perr != nil {
-		return nil, perr
+	flags, ok := modeFlagsOf(get, c)
+	if !ok {
+		return nil
 	}
-	if m.VaultName == "" {
-		return nil, missingVaultName()
+	if m.VaultName == "" && c.fail(nil, missingVaultName()) {
+		return nil
 	}
 	tenant := tenantID(get)
 	if tenant == "" {
-		return nil, missingTenant()
+		if c.fail(nil, missingTenant()) {
+			return nil
+		}
+	} else if get(ParamTenantID) == "" {
+		c.note(SeverityWarning, nil, ParamTenantIDDeprecated, "tenantId is deprecated", "rename the parameter to tenantID")
 	}
-	id, err := parseIdentity(get, secrets, flags, tenant)
-	if err != nil {
-		return nil, err
+	// Checked before the mode's material so that Lint reports it even when several
+	// modes are set (Parse has stopped then, and with one mode the order is the same).
+	if flags.azureTokenProxy && get(ParamClientID) == "" && c.fail(nil, invalid(ParamClientID, "clientID is required for identity binding",
+		"set parameters.clientID to the client ID of the user-assigned managed identity bound to the service account")) {
+		return nil
+	}
+	id, err := parseIdentity(get, in.secrets, flags, tenant, in.mount)
+	if err != nil && c.fail(nil, err) {
+		return nil
 	}
 	m.Identity = id
+	if c.all {
+		c.identityNotes(get, flags)
+	}
 
 	raw := get(ParamObjects)
 	if raw == "" {
-		return nil, invalid(ParamObjects, "objects is not set", objectsExample)
+		c.fail(nil, invalid(ParamObjects, "objects is not set", objectsExample))
+		return nil
 	}
-	objects, err := p.objects(raw, m.VaultName, defaultMode)
-	if err != nil {
-		return nil, err
+	if m.Objects, ok = p.objects(raw, m.VaultName, in.mode, c); !ok {
+		return nil
 	}
-	m.Objects = objects
-	return m, nil
+	return m
 }
 
-// parseObjects decodes, trims and validates the objects parameter, one entry at a
-// time like the Azure provider.
-func parseObjects(raw, vault string, defaultMode fs.FileMode) ([]Object, error) {
+func missingVaultName() *Error {
+	return invalid(ParamKeyvaultName, "keyvaultName is not provided",
+		"set parameters.keyvaultName in the SecretProviderClass to the vault's name")
+}
+
+func missingTenant() *Error {
+	return invalid(ParamTenantID, "tenantId is not provided",
+		"set parameters.tenantID in the SecretProviderClass to the vault's Entra ID tenant ID")
+}
+
+// walkObjects decodes, trims and validates the objects parameter, one entry at a time
+// like the Azure provider, then the vault name and the output paths. It returns the
+// objects that are valid on their own, and false where c says to stop.
+func walkObjects(raw, vault string, defaultMode fs.FileMode, c *checker) ([]Object, bool) {
 	items, perr := splitObjects(raw)
 	if perr != nil {
-		return nil, perr
+		c.fail(nil, perr)
+		return nil, false
+	}
+	if c.all {
+		c.unknownKeys(nil, raw, []string{"array"}, nil)
+		if len(items) == 0 {
+			c.note(SeverityWarning, nil, ParamObjects, "objects has no entries: the volume will be empty", objectsExample)
+		}
 	}
 	var objects []Object
 	for i, s := range items {
+		ref := &ObjectRef{Index: i}
+		if c.all {
+			c.unknownKeys(ref, s, knownObjectFields, map[string][]string{FieldJMESPath: knownJMESPathFields})
+		}
 		o, perr := decodeObject(i, s)
 		if perr != nil {
-			return nil, perr
+			if c.fail(ref, perr) {
+				return nil, false
+			}
+			continue
 		}
 		obj, oerr := buildObject(i, o, vault, defaultMode)
 		if oerr != nil {
-			return nil, oerr
+			if c.fail(nil, oerr) {
+				return nil, false
+			}
+			continue
 		}
 		objects = append(objects, obj)
 	}
-	if len(objects) == 0 {
-		return nil, nil
+	if len(items) == 0 {
+		return nil, true
 	}
-	if perr := checkVaultName(ParamKeyvaultName, vault); perr != nil {
-		return nil, perr
+	// vault is empty only for Lint, which has reported it missing.
+	if vault != "" {
+		if perr := checkVaultName(ParamKeyvaultName, vault); perr != nil && c.fail(nil, perr) {
+			return nil, false
+		}
 	}
-	if errs := checkOutputs(objects); len(errs) > 0 {
-		return nil, errs[0]
+	for _, err := range checkOutputs(objects) {
+		if c.fail(nil, err) {
+			return nil, false
+		}
 	}
-	return objects, nil
+	return objects, true
 }

@@ -22,7 +22,7 @@ func TestParseErrors(t *testing.T) {
 		name    string
 		attrs   map[string]string
 		secrets map[string]string
-		want    string // kept text; a fix hint must follow it after ": "
+		want    string // kept text; a fix hint must follow it after "; fix: "
 		noFix   bool
 		// nilSecrets sends a nil secrets map; otherwise a nil secrets field means spSecrets().
 		nilSecrets bool
@@ -264,6 +264,7 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse succeeded (%+v), want error containing %q", m, tt.want)
 			}
+			checkLintAgrees(t, tt.attrs, secrets, 0o644, err)
 			if m != nil {
 				t.Errorf("Parse returned a Mount with an error")
 			}
@@ -276,7 +277,7 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !tt.noFix {
 				rest := msg[strings.Index(msg, tt.want)+len(tt.want):]
-				if !strings.Contains(rest, ": ") || len(strings.TrimSpace(rest)) < 10 {
+				if !strings.Contains(rest, FixSeparator) || len(strings.TrimSpace(rest)) < 10 {
 					t.Errorf("no fix hint after the kept text: %q", msg)
 				}
 			}

@@ -28,7 +28,7 @@ func TestParseFilePermission(t *testing.T) {
 			t.Errorf("ParseFilePermission(%q) succeeded", in)
 			continue
 		}
-		want := `invalid filePermission "` + strings.TrimSpace(in) + `": must be an octal mode such as 0644: `
+		want := `invalid filePermission "` + strings.TrimSpace(in) + `": must be an octal mode such as 0644; fix: `
 		if !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("ParseFilePermission(%q) error %q, want prefix %q", in, err, want)
 		}
