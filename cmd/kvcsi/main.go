@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 )
 
 func main() {
@@ -35,6 +36,14 @@ func exitCode(err error) int {
 	return 1
 }
 
+const usage = `usage:
+  kvcsi [serve] [flags]          run the provider (the default; the Azure provider's flags)
+  kvcsi lint [flags] FILE.yaml…  check SecretProviderClass manifests offline
+  kvcsi version                  print the version as JSON
+
+Run 'kvcsi lint -h' for lint's flags. The provider's flags:
+`
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -42,7 +51,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runLint(args[1:], stdout)
 		case "version":
 			return runVersion(stdout)
+		case "serve":
+			args = args[1:]
+		case "help":
+			return printUsage(stdout)
+		default:
+			if !strings.HasPrefix(args[0], "-") {
+				_ = printUsage(stderr)
+				return &exitStatus{code: 2, err: fmt.Errorf("unknown subcommand %q: the subcommands are serve (the default), lint and version", args[0])}
+			}
 		}
 	}
+	if wantsHelp(args) {
+		return printUsage(stdout)
+	}
 	return runServe(ctx, args, stdout, stderr)
+}
+
+// wantsHelp reports whether the provider's flags ask for help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
+}
+
+// printUsage names the subcommands and lists the provider's flags.
+func printUsage(w io.Writer) error {
+	if _, err := fmt.Fprint(w, usage); err != nil {
+		return err
+	}
+	newFlagSet(&options{}, w).PrintDefaults()
+	return nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -128,5 +129,87 @@ func BenchmarkCheckOutputs(b *testing.B) {
 		if errs := checkOutputs(objs); len(errs) != 0 {
 			b.Fatal(errs[0])
 		}
+	}
+}
+
+func TestHistoryFilesAndPath(t *testing.T) {
+	for n, want := range map[int32]int64{-1: 0, 0: 0, 1: 0, 2: 2, 5: 5, math.MaxInt32: math.MaxInt32} {
+		if got := HistoryFiles(n); got != want {
+			t.Errorf("HistoryFiles(%d) = %d, want %d", n, got, want)
+		}
+	}
+	// Moved from provider/mount.
+	tests := []struct {
+		base, sep string
+		i         int64
+		want      string
+	}{
+		{"ring", "/", 0, "ring/0"},
+		{"dir/ring", "/", 12, "dir/ring/12"},
+		{"ring", `\`, 1, `ring\1`}, // Windows nodes, like the Azure provider's filepath.Join
+		{`dir\ring`, `\`, 3, `dir\ring\3`},
+	}
+	for _, tc := range tests {
+		if got := HistoryPath(tc.base, tc.i, tc.sep); got != tc.want {
+			t.Errorf("HistoryPath(%q, %d, %q) = %q, want %q", tc.base, tc.i, tc.sep, got, tc.want)
+		}
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	type written struct {
+		file           string
+		written, maybe bool
+	}
+	for _, tt := range []struct {
+		name  string
+		obj   Object
+		flags OutputFlags
+		want  []Output
+		files []string // Files(8) of the main output
+		check []written
+	}{
+		{"plain secret", Object{Name: "db", Type: vocab.Secret}, OutputFlags{},
+			[]Output{{Field: FieldObjectName, Path: "db", Companions: MaybeCompanions}}, []string{"db"},
+			[]written{{"db", true, false}, {"db.crt", false, true}, {"db.key", false, true}, {"db.pem", false, false}, {"db/0", false, false}}},
+		{"plain secret, provider flag", Object{Name: "db", Type: vocab.Secret}, OutputFlags{WriteCertAndKeySeparately: true},
+			[]Output{{Field: FieldObjectName, Path: "db", Companions: WithCompanions}}, []string{"db", "db.crt", "db.key"},
+			[]written{{"db.crt", true, false}, {"db.key", true, false}}},
+		{"split, aliased", Object{Name: "web", Alias: "tls", Type: vocab.Secret, SplitCertAndKey: true}, OutputFlags{},
+			[]Output{{Field: FieldObjectAlias, Path: "tls", Companions: WithCompanions}}, []string{"tls", "tls.crt", "tls.key"},
+			[]written{{"tls.key", true, false}, {"web", false, false}}},
+		{"pfx: no companions", Object{Name: "p", Type: vocab.Secret, Format: "pfx"}, OutputFlags{WriteCertAndKeySeparately: true},
+			[]Output{{Field: FieldObjectName, Path: "p"}}, []string{"p"}, []written{{"p.crt", false, false}}},
+		{"certificate part", Object{Name: "p", Type: vocab.Secret, CertPart: vocab.CertPartKey}, OutputFlags{WriteCertAndKeySeparately: true},
+			[]Output{{Field: FieldObjectName, Path: "p"}}, []string{"p"}, nil},
+		{"cert and key objects", Object{Name: "c", Type: vocab.Cert}, OutputFlags{WriteCertAndKeySeparately: true},
+			[]Output{{Field: FieldObjectName, Path: "c"}}, []string{"c"}, nil},
+		{"history", Object{Name: "ring", Type: vocab.Secret, VersionHistory: 3, SplitCertAndKey: true}, OutputFlags{},
+			[]Output{{Field: FieldObjectName, Path: "ring", History: 3, Companions: WithCompanions}},
+			[]string{"ring/0", "ring/0.crt", "ring/0.key", "ring/1", "ring/1.crt", "ring/1.key", "ring/2", "ring/2.crt"},
+			[]written{{"ring", false, false}, {"ring/2", true, false}, {"ring/3", false, false}, {"ring/02", false, false}, {"ring/1.key", true, false}}},
+		{"huge history is described, not listed", Object{Name: "ring", Type: vocab.Key, VersionHistory: math.MaxInt32}, OutputFlags{},
+			[]Output{{Field: FieldObjectName, Path: "ring", History: math.MaxInt32}},
+			[]string{"ring/0", "ring/1", "ring/2", "ring/3", "ring/4", "ring/5", "ring/6", "ring/7"},
+			[]written{{"ring/2147483646", true, false}, {"ring/2147483647", false, false}}},
+		{"jmesPath", Object{Name: "db", Type: vocab.Secret, JSONPaths: []JSONPath{{ObjectAlias: "u"}, {ObjectAlias: "d/p"}}}, OutputFlags{},
+			[]Output{{Field: FieldObjectName, Path: "db", Companions: MaybeCompanions},
+				{Field: "jmesPath[0].objectAlias", Path: "u"}, {Field: "jmesPath[1].objectAlias", Path: "d/p"}}, []string{"db"},
+			nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Outputs(&tt.obj, tt.flags)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("Outputs = %+v\nwant %+v", got, tt.want)
+			}
+			if files := got[0].Files(8); fmt.Sprint(files) != fmt.Sprint(tt.files) {
+				t.Errorf("Files(8) = %q, want %q", files, tt.files)
+			}
+			for _, c := range tt.check {
+				if w, m := got[0].Writes(c.file); w != c.written || m != c.maybe {
+					t.Errorf("Writes(%q) = %v, %v; want %v, %v", c.file, w, m, c.written, c.maybe)
+				}
+			}
+		})
 	}
 }
