@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
 // lintRun runs kvcsi lint and returns its output, finding lines and exit status.
@@ -148,20 +149,15 @@ func TestLintTestdata(t *testing.T) {
 // may have an error (the example written for the Azure provider keeps its deprecated
 // tenantId, which only warns).
 func TestLintExamples(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	const root = "../.."
+	blocks, err := spctest.READMEExamples(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1)
-	n := 0
 	for i, b := range blocks {
-		if !bytes.Contains(b[1], []byte("kind: SecretProviderClass")) {
-			continue
-		}
-		n++
 		f := filepath.Join(dir, "readme-"+string(rune('a'+i))+".yaml")
-		if err := os.WriteFile(f, b[1], 0o600); err != nil {
+		if err := os.WriteFile(f, []byte(b), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out, findings, code := lintRun(t, f)
@@ -169,11 +165,8 @@ func TestLintExamples(t *testing.T) {
 			t.Errorf("README example %d: exit %d:\n%s", i, code, out)
 		}
 	}
-	if n == 0 {
-		t.Fatal("no SecretProviderClass example found in README.md")
-	}
-	examples, err := filepath.Glob("../../examples/*.yaml")
-	if err != nil || len(examples) == 0 {
+	examples, err := spctest.Examples(root)
+	if err != nil {
 		t.Fatalf("no examples: %v", err)
 	}
 	for _, f := range examples {

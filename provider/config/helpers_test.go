@@ -2,8 +2,9 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"testing"
+
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
 const (
@@ -13,22 +14,12 @@ const (
 
 // objectsYAML renders objects the way users write them in a SecretProviderClass: an
 // array of block scalars (`- |`), each holding one object's YAML.
-func objectsYAML(objects ...string) string {
-	var b strings.Builder
-	b.WriteString("array:\n")
-	for _, o := range objects {
-		b.WriteString("  - |\n")
-		for _, line := range strings.Split(strings.TrimRight(o, "\n"), "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	return b.String()
-}
+func objectsYAML(objects ...string) string { return spctest.Objects(objects...) }
 
 // attrs returns a valid service-principal attribute map with one secret object; kv
 // pairs override ("" value deletes).
 func attrs(kv ...string) map[string]string {
-	a := map[string]string{
+	return spctest.With(map[string]string{
 		AttrPodName:                    "web-0",
 		AttrPodNamespace:               "default",
 		AttrPodUID:                     "ab34757f-cb2d-406c-a6d0-3e993ee83bd6",
@@ -38,15 +29,7 @@ func attrs(kv ...string) map[string]string {
 		ParamKeyvaultName:              "kv-prod-01",
 		ParamTenantID:                  "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		ParamObjects:                   objectsYAML("objectName: db-password\nobjectType: secret"),
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(a, kv[i])
-		} else {
-			a[kv[i]] = kv[i+1]
-		}
-	}
-	return a
+	}, kv...)
 }
 
 func spSecrets() map[string]string {

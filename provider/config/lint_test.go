@@ -3,24 +3,19 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
-// spcParams is a SecretProviderClass's parameters as kubectl would apply them.
+// spcParams is a SecretProviderClass's parameters as kubectl would apply them; kv pairs
+// override ("" value deletes).
 func spcParams(kv ...string) map[string]string {
-	p := map[string]string{
+	return spctest.With(map[string]string{
 		ParamKeyvaultName: "kv-prod-01",
 		ParamTenantID:     "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		ParamClientID:     "00000000-0000-0000-0000-000000000001",
 		ParamObjects:      objectsYAML("objectName: db-password\nobjectType: secret"),
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(p, kv[i])
-		} else {
-			p[kv[i]] = kv[i+1]
-		}
-	}
-	return p
+	}, kv...)
 }
 
 func TestLintClean(t *testing.T) {

@@ -6,20 +6,8 @@ import (
 	"testing"
 
 	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
-
-// objects renders objects the way users write them (array of block strings).
-func objects(entries ...string) string {
-	var b strings.Builder
-	b.WriteString("array:\n")
-	for _, e := range entries {
-		b.WriteString("  - |\n")
-		for _, line := range strings.Split(e, "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	return b.String()
-}
 
 func goodSPC() *SecretProviderClass {
 	return &SecretProviderClass{
@@ -28,7 +16,7 @@ func goodSPC() *SecretProviderClass {
 			"keyvaultName": "shop-vault",
 			"tenantID":     "72f988bf-86f1-41af-91ab-2d7cd011db47",
 			"clientID":     "1b6e3a4e-0c6f-4a8f-9d0e-5f7a4b7c2d11",
-			"objects": objects(
+			"objects": spctest.Objects(
 				"objectName: web-tls\nobjectType: secret\nobjectAlias: tls\nsplitCertAndKey: true",
 				"objectName: ring\nobjectType: secret\nobjectVersionHistory: 3",
 				"objectName: db\nobjectType: secret\njmesPath:\n  - path: user\n    objectAlias: db-user",

@@ -23,6 +23,7 @@ import (
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/mount"
 	"github.com/kvcsi/kvcsi/provider/vocab"
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
 // fakeMounter answers from a function of the parsed mount.
@@ -71,18 +72,10 @@ const (
 // request builds a valid service-principal MountRequest for pod ns/pod with objects.
 func request(t testing.TB, pod string, objects ...string) *v1alpha1.MountRequest {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("array:\n")
-	for _, o := range objects {
-		b.WriteString("  - |\n")
-		for _, l := range strings.Split(o, "\n") {
-			b.WriteString("    " + l + "\n")
-		}
-	}
 	attrib := map[string]string{
 		"keyvaultName":                 "kv1",
 		"tenantID":                     "tenant",
-		"objects":                      b.String(),
+		"objects":                      spctest.Objects(objects...),
 		config.AttrPodName:             pod,
 		config.AttrPodNamespace:        "ns",
 		config.AttrPodUID:              "uid",

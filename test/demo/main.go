@@ -17,11 +17,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/kvcsi/kvcsi/test/emulator"
 	"github.com/kvcsi/kvcsi/test/harness"
 	"github.com/kvcsi/kvcsi/test/pki"
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
 func main() {
@@ -34,28 +33,10 @@ func main() {
 	}
 }
 
-type secretProviderClass struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Provider   string            `yaml:"provider"`
-		Parameters map[string]string `yaml:"parameters"`
-	} `yaml:"spec"`
-}
-
 func run(spcPath, target string) error {
-	raw, err := os.ReadFile(spcPath)
+	spc, err := spctest.ReadManifest(spcPath)
 	if err != nil {
 		return err
-	}
-	var spc secretProviderClass
-	if err := yaml.Unmarshal(raw, &spc); err != nil {
-		return fmt.Errorf("%s: %w", spcPath, err)
-	}
-	if spc.Kind != "SecretProviderClass" {
-		return fmt.Errorf("%s: kind is %q, want SecretProviderClass", spcPath, spc.Kind)
 	}
 	work, err := os.MkdirTemp("", "kvcsi-demo-")
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
 
 // Pod is the pod a volume is mounted for.
@@ -132,18 +134,8 @@ func (h *Harness) WorkloadToken(pod Pod, aud string, ttl time.Duration) map[stri
 }
 
 // Objects encodes SecretProviderClass objects the way users write them:
-// `array:` of YAML block strings.
-func Objects(objects ...string) string {
-	var b strings.Builder
-	b.WriteString("array:\n")
-	for _, o := range objects {
-		b.WriteString("  - |\n")
-		for _, line := range strings.Split(strings.TrimRight(o, "\n"), "\n") {
-			b.WriteString("    " + line + "\n")
-		}
-	}
-	return b.String()
-}
+// `array:` of YAML block strings (spctest.Objects).
+func Objects(objects ...string) string { return spctest.Objects(objects...) }
 
 // WriteFiles writes a MountResponse into dir the way the driver does: the same path
 // checks (clean, relative, no "..", elements ≤ 255 bytes), the exact file modes, and

@@ -5,39 +5,17 @@ package integration
 
 import (
 	"encoding/base64"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/kvcsi/kvcsi/provider/config"
 	"github.com/kvcsi/kvcsi/test/emulator"
 	"github.com/kvcsi/kvcsi/test/harness"
 	"github.com/kvcsi/kvcsi/test/pki"
+	"github.com/kvcsi/kvcsi/test/spctest"
 )
-
-// exampleSPC is the part of a SecretProviderClass manifest the driver hands the provider.
-type exampleSPC struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Provider      string            `yaml:"provider"`
-		Parameters    map[string]string `yaml:"parameters"`
-		SecretObjects []struct {
-			SecretName string `yaml:"secretName"`
-			Data       []struct {
-				ObjectName string `yaml:"objectName"`
-				Key        string `yaml:"key"`
-			} `yaml:"data"`
-		} `yaml:"secretObjects"`
-	} `yaml:"spec"`
-}
 
 func TestFormatsExamples(t *testing.T) {
 	f := pkiFx(t)
@@ -45,8 +23,8 @@ func TestFormatsExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))
-	if err != nil || len(paths) == 0 {
+	paths, err := spctest.Examples(root)
+	if err != nil {
 		t.Fatalf("no examples found: %v", err)
 	}
 
@@ -125,13 +103,9 @@ func TestFormatsExamples(t *testing.T) {
 			if !ok {
 				t.Fatalf("examples/%s has no expectations here: add them to TestFormatsExamples", base)
 			}
-			raw, err := os.ReadFile(p)
+			spc, err := spctest.ReadManifest(p)
 			if err != nil {
 				t.Fatal(err)
-			}
-			var spc exampleSPC
-			if err := yaml.Unmarshal(raw, &spc); err != nil {
-				t.Fatalf("not YAML: %v", err)
 			}
 			if spc.APIVersion != "secrets-store.csi.x-k8s.io/v1" || spc.Kind != "SecretProviderClass" || spc.Spec.Provider != "azure" || spc.Metadata.Name == "" {
 				t.Errorf("apiVersion %q kind %q provider %q name %q", spc.APIVersion, spc.Kind, spc.Spec.Provider, spc.Metadata.Name)
