@@ -6,7 +6,11 @@
 // identity flags, tenantID over the deprecated tenantId, the objects YAML double encoding
 // with exact-case fields, and unknown parameters and fields ignored (Lint reports them).
 // Error texts users grep for are kept verbatim, with a short fix hint appended after
-// ": ". Every validation error matches ErrInvalid; per-object ones are *vocab.ObjectError.
+// "; fix: ". Every validation error matches ErrInvalid; per-object ones are
+// *vocab.ObjectError.
+//
+// Parse and Lint are one validation walk: Parse returns its first SeverityInvalid
+// finding, Lint every finding. Outputs says which files an object writes.
 //
 // Deliberate differences from the Azure provider (v1.8.2):
 //
