@@ -35,21 +35,16 @@ func parseBoolParam(name, v string) (bool, *Error) {
 // modeFlagsOf parses the three flags and checks that at most one is set; a flag that
 // does not parse counts as false for the rest of Lint's walk.
 func modeFlagsOf(get func(string) string, c *checker) (modeFlags, bool) {
-	var f modeFlags
-	for _, p := range []struct {
-		name string
-		dst  *bool
-	}{
-		{ParamUsePodIdentity, &f.podIdentity},
-		{ParamUseVMManagedIdentity, &f.vmManagedIdentity},
-		{ParamUseAzureTokenProxy, &f.azureTokenProxy},
-	} {
-		v, err := parseBoolParam(p.name, get(p.name))
+	names := [...]string{ParamUsePodIdentity, ParamUseVMManagedIdentity, ParamUseAzureTokenProxy}
+	var set [len(names)]bool
+	for i, name := range names {
+		v, err := parseBoolParam(name, get(name))
 		if err != nil && c.fail(nil, err) {
-			return f, false
+			return modeFlags{}, false
 		}
-		*p.dst = v
+		set[i] = v
 	}
+	f := modeFlags{podIdentity: set[0], vmManagedIdentity: set[1], azureTokenProxy: set[2]}
 	if err := f.exclusive(); err != nil && c.fail(nil, err) {
 		return f, false
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvcsi/kvcsi/test/spctest"
 )
@@ -177,4 +178,44 @@ func findingsText(fs []Finding) string {
 		b.WriteString("  " + f.String() + "\n")
 	}
 	return b.String()
+}
+
+// TestLintHostile runs Lint, which kvcsi lint and an admission webhook expose to any
+// manifest, on objects parameters an attacker could write: every one is answered
+// quickly, with findings that grow no faster than the input (Lint goes on where Parse
+// stops: one finding per bad entry or key, each of a few hundred bytes).
+func TestLintHostile(t *testing.T) {
+	laughs := "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		laughs += n + ": &" + n + " [*" + prev + strings.Repeat(",*"+prev, 8) + "]\n"
+		prev = n
+	}
+	for _, tt := range []struct{ name, objects string }{
+		{"deep flow sequence", "array: " + strings.Repeat("[", 1<<20)},
+		{"deep YAML inside one object", "array:\n  - |\n    objectName: " + strings.Repeat("[", 100000) + "\n"},
+		{"alias expansion (billion laughs)", laughs + "array: *i\n"},
+		{"alias expansion inside an entry", "array:\n  - |\n    " + strings.ReplaceAll(strings.TrimSuffix(laughs, "\n"), "\n", "\n    ") + "\n    jmesPath: *i\n    objectVersionHistory: *i\n"},
+		{"long object name", "array:\n  - |\n    objectName: " + strings.Repeat("n", 1<<20) + "\n    objectType: secret\n"},
+		{"long unknown field", "array:\n  - |\n    " + strings.Repeat("f", 1<<20) + ": 1\n"},
+		{"huge duplicate list", "array:\n" + strings.Repeat("  - |\n    objectName: same\n    objectType: secret\n", 5000)},
+		{"many bad entries", "array:\n" + strings.Repeat("  - |\n    objectName: /x\n    objectTyp: secret\n", 5000)},
+		{"huge version history", "array:\n  - |\n    objectName: a\n    objectType: secret\n    objectVersionHistory: 2147483647\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			findings, _ := Lint(attrs(ParamObjects, tt.objects), &Driver{Secrets: spSecrets(), DefaultMode: 0o644})
+			manifest, _ := Lint(spcParams(ParamObjects, tt.objects), nil)
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %v", d)
+			}
+			size := 0
+			for _, f := range append(findings, manifest...) {
+				size += len(f.String())
+			}
+			if size > 16*len(tt.objects)+16<<10 {
+				t.Errorf("%d findings of %d bytes for %d bytes of input", len(findings)+len(manifest), size, len(tt.objects))
+			}
+		})
+	}
 }

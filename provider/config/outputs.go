@@ -141,8 +141,9 @@ type output struct {
 	Output
 }
 
-func outputsOf(k int, o *Object) []output {
-	var outs []output
+// appendOutputs appends the outputs of objs[k] = o (without provider flags: Parse
+// knows none).
+func appendOutputs(outs []output, k int, o *Object) []output {
 	for _, out := range Outputs(o, OutputFlags{}) {
 		outs = append(outs, output{obj: k, Output: out})
 	}
@@ -222,9 +223,9 @@ func describe(o *Object) string {
 // earlier object. Outputs are indexed by path, so the cost grows with the number and
 // depth of the paths, not with their pairs.
 func checkOutputs(objs []Object) []*vocab.ObjectError {
-	var outs []output
+	outs := make([]output, 0, len(objs))
 	for k := range objs {
-		outs = append(outs, outputsOf(k, &objs[k])...)
+		outs = appendOutputs(outs, k, &objs[k])
 	}
 	// Companions are known up front: a clash with one is reported on the other file,
 	// whichever comes first.

@@ -39,7 +39,7 @@ func companionClash(a, q output) bool {
 func naiveCheckOutputs(objs []Object) []*vocab.ObjectError {
 	var outs []output
 	for k := range objs {
-		outs = append(outs, outputsOf(k, &objs[k])...)
+		outs = appendOutputs(outs, k, &objs[k])
 	}
 	var errs []*vocab.ObjectError
 	for j, b := range outs {
