@@ -1,5 +1,6 @@
-// Command demo is `make demo`: it builds kvcsi, starts the bundled Azure emulator with a
-// few sample objects, runs the provider binary exactly as in production (reaching the
+// Command demo is `make demo`: it builds kvcsi (or takes the one --binary names, such
+// as the image's unpacked /bin/kvcsi), starts the bundled Azure emulator with a few
+// sample objects, runs the provider binary exactly as in production (reaching the
 // emulator through HTTPS_PROXY and SSL_CERT_FILE), sends the mount the Secrets Store CSI
 // Driver would send for a SecretProviderClass file, writes the returned files into a
 // local folder like the driver does, and prints them.
@@ -26,14 +27,15 @@ import (
 func main() {
 	spcPath := flag.String("spc", "examples/secretproviderclass.yaml", "SecretProviderClass manifest to mount")
 	target := flag.String("target", "demo-mount", "folder to write the volume into (emptied first)")
+	binary := flag.String("binary", "", "kvcsi executable to run (e.g. the one unpacked from the image); built from ./cmd/kvcsi when empty")
 	flag.Parse()
-	if err := run(*spcPath, *target); err != nil {
+	if err := run(*spcPath, *target, *binary); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(spcPath, target string) error {
+func run(spcPath, target, bin string) error {
 	spc, err := spctest.ReadManifest(spcPath)
 	if err != nil {
 		return err
@@ -44,10 +46,13 @@ func run(spcPath, target string) error {
 	}
 	defer os.RemoveAll(work)
 
-	fmt.Println("== building kvcsi")
-	bin, err := harness.BuildBinary(work)
-	if err != nil {
-		return err
+	if bin == "" {
+		fmt.Println("== building kvcsi")
+		if bin, err = harness.BuildBinary(work); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("== using the kvcsi binary %s\n", bin)
 	}
 	fmt.Println("== starting the Azure emulator and the provider")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
