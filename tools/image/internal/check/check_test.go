@@ -303,3 +303,31 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 		t.Fatal("unpacked a path outside the root")
 	}
 }
+
+func TestSameTree(t *testing.T) {
+	files, err := rootfs.Files(rootfs.Inputs{Binary: []byte("x"), CABundle: []byte("pem\n"), CACopyright: []byte("c"), License: []byte("l")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := Entries(testImage(t, amd64, []byte("x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := rootfs.WriteDir(dir, files, created); err != nil {
+		t.Fatal(err)
+	}
+	if err := SameTree(entries, dir); err != nil {
+		t.Fatalf("the folder written from the same files: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "etc", "passwd"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "extra"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = SameTree(entries, dir)
+	if err == nil || !strings.Contains(err.Error(), "/etc/passwd: mode 666") || !strings.Contains(err.Error(), "/tmp/extra") {
+		t.Errorf("err = %v, want the mode and the extra file", err)
+	}
+}

@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -334,4 +336,65 @@ func SBOM(doc []byte, digest v1.Hash, binary []byte) (int, error) {
 		errs = append(errs, fmt.Errorf("%s %q in the SBOM, the image has %s", rootfs.CAPackage, have[rootfs.CAPackage], rootfs.CAVersion))
 	}
 	return len(*bom.Components), errors.Join(errs...)
+}
+
+// SameTree checks that dir (written by `image rootfs`, what the Dockerfile copies)
+// holds exactly the entries: same paths, types, permission bits, times and bytes.
+func SameTree(entries []Entry, dir string) error {
+	want := map[string]Entry{}
+	for _, e := range entries {
+		want[strings.TrimSuffix(strings.TrimPrefix(e.Header.Name, "./"), "/")] = e
+	}
+	var errs []error
+	seen := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		e, ok := want[rel]
+		if !ok {
+			errs = append(errs, fmt.Errorf("/%s is in the folder, not in the image", rel))
+			return nil
+		}
+		seen++
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		mode := int64(st.Mode().Perm())
+		if st.Mode()&fs.ModeSticky != 0 {
+			mode |= 0o1000
+		}
+		if st.IsDir() != (e.Header.Typeflag == tar.TypeDir) || (!st.IsDir() && !st.Mode().IsRegular()) {
+			errs = append(errs, fmt.Errorf("/%s: type %v in the folder, %q in the image", rel, st.Mode().Type(), e.Header.Typeflag))
+		}
+		if mode != e.Header.Mode {
+			errs = append(errs, fmt.Errorf("/%s: mode %o in the folder, %o in the image", rel, mode, e.Header.Mode))
+		}
+		if !st.ModTime().Equal(e.Header.ModTime) {
+			errs = append(errs, fmt.Errorf("/%s: mtime %v in the folder, %v in the image", rel, st.ModTime().UTC(), e.Header.ModTime.UTC()))
+		}
+		if st.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(b, e.Data) {
+				errs = append(errs, fmt.Errorf("/%s: %d bytes in the folder differ from the image's %d", rel, len(b), len(e.Data)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if seen != len(want) {
+		errs = append(errs, fmt.Errorf("the folder has %d of the image's %d entries", seen, len(want)))
+	}
+	return errors.Join(errs...)
 }

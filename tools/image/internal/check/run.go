@@ -31,12 +31,12 @@ import (
 const ChrootExecCommand = "chroot-exec"
 
 type options struct {
-	image, repo, demo, spc string
-	manifests              string
-	exp                    Expect
-	wantPlatforms          []string
-	asRoot                 bool
-	stdout, stderr         io.Writer
+	image, repo, demo, spc  string
+	manifests, dockerRootfs string
+	exp                     Expect
+	wantPlatforms           []string
+	asRoot                  bool
+	stdout, stderr          io.Writer
 }
 
 // Main is `image check`.
@@ -55,6 +55,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.StringVar(&o.exp.Revision, "revision", "", "expected org.opencontainers.image.revision")
 	fl.StringVar(&o.exp.Version, "version", "", "expected org.opencontainers.image.version and kvcsi --version")
 	fl.StringVar(&epoch, "epoch", "", "expected SOURCE_DATE_EPOCH (created label, file times, kvcsi buildDate)")
+	fl.StringVar(&o.dockerRootfs, "rootfs", "", "folder `make image-rootfs` wrote for this machine's platform (the Dockerfile's COPY source): must equal the image's files")
 	fl.StringVar(&platforms, "platforms", "linux/amd64,linux/arm64", "platforms the index must hold, in order")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -142,6 +143,9 @@ func (o *options) run(ctx context.Context, r *runner) {
 	}
 	if !r.check("an image for this machine ("+runtime.GOOS+"/"+runtime.GOARCH+") is in the index", nilIf(host != nil, "none")) {
 		return
+	}
+	if o.dockerRootfs != "" {
+		r.check("the Dockerfile's root file system ("+o.dockerRootfs+") holds the image's files, modes and times", SameTree(host.entries, o.dockerRootfs))
 	}
 	o.runHost(ctx, r, host)
 }
