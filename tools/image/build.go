@@ -88,6 +88,9 @@ func runBuild(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
 	tool, _ := debug.ReadBuildInfo()
 
 	var images []oci.PlatformImage
