@@ -135,7 +135,7 @@ func Generate(in Input) (*cdx.BOM, error) {
 
 // Encode writes the BOM as indented JSON in SpecVersion.
 func Encode(w io.Writer, bom *cdx.BOM) error {
-	return cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(bom, SpecVersion)
+	return cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON).SetPretty(true).SetEscapeHTML(false).EncodeVersion(bom, SpecVersion)
 }
 
 // golangPURL is the package URL of a Go module: pkg:golang/<path>@<version>, each
