@@ -200,7 +200,7 @@ func openIndex(dir, refName string) (v1.ImageIndex, error) {
 		return nil, fmt.Errorf("index.json has %d entries, want one image index", len(m.Manifests))
 	}
 	if got := m.Manifests[0].Annotations[oci.RefName]; got != refName {
-		return nil, fmt.Errorf("index.json names the image %q, want %q", got, refName)
+		return nil, fmt.Errorf("index.json names the image %q, want %q: run `make image` for this commit first", got, refName)
 	}
 	return top.ImageIndex(m.Manifests[0].Digest)
 }
@@ -242,21 +242,27 @@ func (o *options) runHost(ctx context.Context, r *runner, host *platformImage) {
 		r.check("demo mount of "+o.spc+" with the image's /bin/kvcsi (run directly; chroot needs root)", err)
 		return
 	}
+	wrappers := map[string]string{}
 	self, err := os.Executable()
-	if !r.check("locate the check program for the chroot wrapper", err) {
+	for _, mode := range []string{"plain", "unset", "bundle"} {
+		if err == nil {
+			wrappers[mode], err = wrapper(work, self, root, mode)
+		}
+	}
+	if !r.check("chroot wrappers for the demo (this program's "+ChrootExecCommand+")", err) {
 		return
 	}
 	// 1. The demo path as in production: the provider reaches Azure through a proxy whose
 	//    CA SSL_CERT_FILE names (its path rewritten to the chroot's view).
-	err = o.demoMount(ctx, demo, spc, wrapper(work, self, root, "plain"), filepath.Join(root, "tmp"), filepath.Join(work, "mount-1"), true)
+	err = o.demoMount(ctx, demo, spc, wrappers["plain"], filepath.Join(root, "tmp"), filepath.Join(work, "mount-1"), true)
 	r.check("demo mount of "+o.spc+" with /bin/kvcsi chrooted into the image (SSL_CERT_FILE = the emulator's CA)", err)
 	// 2. Without SSL_CERT_FILE the binary has only the image's bundle, which does not
 	//    trust the emulator: the mount must fail on the certificate.
-	err = o.demoMount(ctx, demo, spc, wrapper(work, self, root, "unset"), filepath.Join(root, "tmp"), filepath.Join(work, "mount-2"), false)
+	err = o.demoMount(ctx, demo, spc, wrappers["unset"], filepath.Join(root, "tmp"), filepath.Join(work, "mount-2"), false)
 	r.check("without SSL_CERT_FILE the chrooted binary refuses the emulator's certificate (only the image's bundle is trusted)", err)
 	// 3. The emulator's CA appended to the image's bundle: the mount succeeds, so the
 	//    binary verifies with /etc/ssl/certs/ca-certificates.crt of the image.
-	err = o.demoMount(ctx, demo, spc, wrapper(work, self, root, "bundle"), filepath.Join(root, "tmp"), filepath.Join(work, "mount-3"), true)
+	err = o.demoMount(ctx, demo, spc, wrappers["bundle"], filepath.Join(root, "tmp"), filepath.Join(work, "mount-3"), true)
 	r.check("with the emulator's CA appended to the image's /"+rootfs.CABundlePath+" and no SSL_CERT_FILE the chrooted mount succeeds", err)
 }
 
@@ -402,12 +408,10 @@ func (o *options) demoMount(ctx context.Context, demo, spc, binary, tmpDir, targ
 
 // wrapper writes a script the demo can run as "the kvcsi binary": it re-enters this
 // program's chroot-exec with root and mode.
-func wrapper(dir, self, root, mode string) string {
+func wrapper(dir, self, root, mode string) (string, error) {
 	p := filepath.Join(dir, "kvcsi-chroot-"+mode)
 	script := fmt.Sprintf("#!/bin/sh\nexec %s %s --root %s --ssl-cert-file %s -- \"$@\"\n", shellQuote(self), ChrootExecCommand, shellQuote(root), mode)
-	// Errors surface when the demo cannot start the wrapper.
-	_ = os.WriteFile(p, []byte(script), 0o755)
-	return p
+	return p, os.WriteFile(p, []byte(script), 0o755)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
