@@ -60,6 +60,11 @@ func Entries(img v1.Image) ([]Entry, error) {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			// mutate.Extract ends the tar before it reports a failure through the pipe
+			// (an unreadable blob gives an empty archive): read on to get that error.
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				return nil, fmt.Errorf("reading the image's files: %w", err)
+			}
 			return out, nil
 		}
 		if err != nil {
