@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -337,7 +336,7 @@ func runVersion(ctx context.Context, root string, chroot bool) ([]byte, error) {
 	var cmd *exec.Cmd
 	if chroot {
 		cmd = exec.CommandContext(ctx, "/"+rootfs.BinaryPath, "--version")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		chrootCmd(cmd, root)
 		cmd.Dir = "/"
 	} else {
 		cmd = exec.CommandContext(ctx, filepath.Join(root, rootfs.BinaryPath), "--version")
@@ -458,13 +457,7 @@ func ChrootExec(args []string) error {
 	for _, a := range fl.Args() {
 		argv = append(argv, strings.ReplaceAll(a, r, ""))
 	}
-	if err := syscall.Chroot(r); err != nil {
-		return fmt.Errorf("chroot %s: %w", r, err)
-	}
-	if err := os.Chdir("/"); err != nil {
-		return err
-	}
-	return syscall.Exec(argv[0], argv, env)
+	return chrootExec(r, argv, env)
 }
 
 func appendToBundle(root, certFile string) error {
