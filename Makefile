@@ -130,7 +130,8 @@ image-check: image-tool ## Prove bin/image: tool tests, config/files/ELF/CA/SBOM
 # bytes (binaries, layout, tarballs, SBOMs) and so the same digests.
 .PHONY: image-reproducible
 image-reproducible: ## Build the images a second time from a cold Go cache and require identical digests and bytes
-	@set -e; cache=$$(mktemp -d); trap 'rm -rf $$cache' EXIT; \
+	@set -e; [ -f $(IMAGE_OUT)/digests.txt ] || { echo "run make image first"; exit 1; }; \
+	cache=$$(mktemp -d); trap 'rm -rf $$cache' EXIT; \
 	rm -rf $(IMAGE_OUT)-again; mkdir -p $(IMAGE_OUT)-again; cp -r $(IMAGE_OUT)/cache $(IMAGE_OUT)-again/; \
 	GOCACHE=$$cache $(MAKE) --no-print-directory image IMAGE_OUT=$(IMAGE_OUT)-again; \
 	if diff -r -q -x cache $(IMAGE_OUT) $(IMAGE_OUT)-again; then \
