@@ -55,9 +55,9 @@ type Options struct {
 // DefaultVaultConcurrency is the per-vault limit across mounts when Options leave it 0.
 const DefaultVaultConcurrency = 32
 
-// Observer is told about every Key Vault operation (for metrics); kind is KindUnknown on success.
+// Observer is told about every Key Vault operation (for metrics).
 type Observer interface {
-	KeyVaultRequest(objectType string, kind diag.Kind, elapsed time.Duration)
+	KeyVaultRequest(objectType string, outcome diag.Outcome, elapsed time.Duration)
 	ThrottleWait(wait time.Duration)
 }
 

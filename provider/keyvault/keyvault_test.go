@@ -3,6 +3,7 @@ package keyvault
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -456,5 +457,55 @@ func TestSlotNotHeldWhileFetchingToken(t *testing.T) {
 	close(slow.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// observed records what the pool tells its Observer.
+type observed struct {
+	mu       sync.Mutex
+	outcomes []diag.Outcome
+}
+
+func (o *observed) KeyVaultRequest(_ string, outcome diag.Outcome, _ time.Duration) {
+	o.mu.Lock()
+	o.outcomes = append(o.outcomes, outcome)
+	o.mu.Unlock()
+}
+
+func (o *observed) ThrottleWait(time.Duration) {}
+
+// The Observer hears success only for a call that worked: a Key Vault refusal keeps its
+// kind, and a failure nothing classifies (a 200 with a body the SDK cannot read) is
+// internal, never success.
+func TestObserverOutcomes(t *testing.T) {
+	f := newFakeVault()
+	obs := &observed{}
+	p := testPool(f, func(o *Options) { o.Observer = obs })
+	v, err := p.Vault(urlA, "k", &fakeCred{name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t, 10*time.Second)
+	if _, err := v.Secret(ctx, "db", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.push(hostA, reply{status: http.StatusForbidden})
+	if _, err := v.Secret(ctx, "db", ""); diag.Classify(err) != diag.KindPermissionDenied {
+		t.Fatalf("403: %v", err)
+	}
+	f.push(hostA, reply{status: http.StatusOK}) // a Throttled error body with status 200: no secret id
+	if _, err := v.Secret(ctx, "db", ""); err == nil || diag.Classify(err) != diag.KindUnknown {
+		t.Fatalf("malformed answer: %v (kind %s)", err, diag.Classify(err))
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	want := []string{"ok", "permission_denied", "internal"}
+	if len(obs.outcomes) != len(want) {
+		t.Fatalf("outcomes %v, want %v", obs.outcomes, want)
+	}
+	for i, o := range obs.outcomes {
+		if o.String() != want[i] || o.Succeeded() != (i == 0) {
+			t.Errorf("outcome %d = %v (succeeded %v), want %s", i, o, o.Succeeded(), want[i])
+		}
 	}
 }

@@ -56,7 +56,7 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 		elapsed := time.Since(start)
 		status := statusOf(err)
 		if o := p.opts.Observer; o != nil {
-			o.KeyVaultRequest(objectType, kindOf(err), elapsed)
+			o.KeyVaultRequest(objectType, diag.OutcomeOf(err), elapsed)
 		}
 		if status == http.StatusUnauthorized && marks.stale && !staleRetried && ctx.Err() == nil {
 			// The remembered challenge was out of date (challenge.go): once more,
@@ -153,18 +153,6 @@ func outcomeOf(resp *http.Response, err error) outcome {
 		return outcomeOK // the vault answered: a 401, 403 or 404 is no sign of overload
 	}
 	return outcomeOther
-}
-
-// kindOf is the kind reported to the Observer, which reads KindUnknown as success: a
-// failure nothing classifies (a malformed answer, say) is reported as internal.
-func kindOf(err error) diag.Kind {
-	if err == nil {
-		return diag.KindUnknown
-	}
-	if k := diag.Classify(err); k != diag.KindUnknown {
-		return k
-	}
-	return diag.KindInternal
 }
 
 func statusOf(err error) int {

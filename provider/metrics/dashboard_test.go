@@ -23,10 +23,10 @@ func TestGrafanaDashboards(t *testing.T) {
 		t.Fatalf("no dashboards: %v", err)
 	}
 	r := New()
-	r.KeyVaultRequest("secret", diag.KindUnknown, time.Millisecond)
+	r.KeyVaultRequest("secret", diag.Success(), time.Millisecond)
 	r.RPCDone("/v1alpha1.CSIDriverProvider/Mount", codes.OK, time.Millisecond)
 	r.MountStarted()
-	r.MountDone(diag.KindUnknown, 1, time.Millisecond)
+	r.MountDone(diag.Success(), 1, time.Millisecond)
 	r.ThrottleWait(time.Millisecond)
 	for _, n := range []string{"kvcsi_token_requests_total", "kvcsi_token_cache_hits_total", "kvcsi_token_cache_misses_total"} {
 		r.CounterFunc(n, n, func() float64 { return 0 })

@@ -83,8 +83,8 @@ func (r *Registry) GaugeFunc(name, help string, f func() float64) {
 }
 
 // KeyVaultRequest records one Key Vault operation.
-func (r *Registry) KeyVaultRequest(objectType string, kind diag.Kind, elapsed time.Duration) {
-	r.keyvault.WithLabelValues(objectType, "", errorLabel(kind)).Observe(elapsed.Seconds())
+func (r *Registry) KeyVaultRequest(objectType string, outcome diag.Outcome, elapsed time.Duration) {
+	r.keyvault.WithLabelValues(objectType, "", errorLabel(outcome)).Observe(elapsed.Seconds())
 }
 
 // ThrottleWait records a wait before a retry.
@@ -105,19 +105,16 @@ func (r *Registry) RPCDone(method string, code codes.Code, elapsed time.Duration
 // MountStarted and MountDone track in-flight mounts and their outcomes.
 func (r *Registry) MountStarted() { r.inflight.Inc() }
 
-// MountDone records a finished mount; kind is KindUnknown on success.
-func (r *Registry) MountDone(kind diag.Kind, _ int, elapsed time.Duration) {
+// MountDone records a finished mount: outcome "ok" or the failure's kind.
+func (r *Registry) MountDone(outcome diag.Outcome, _ int, elapsed time.Duration) {
 	r.inflight.Dec()
-	outcome := "ok"
-	if kind != diag.KindUnknown {
-		outcome = kind.String()
-	}
-	r.mounts.WithLabelValues(outcome).Observe(elapsed.Seconds())
+	r.mounts.WithLabelValues(outcome.String()).Observe(elapsed.Seconds())
 }
 
-func errorLabel(kind diag.Kind) string {
-	if kind == diag.KindUnknown {
+// errorLabel is the Azure provider's error label: "" on success, else the kind.
+func errorLabel(outcome diag.Outcome) string {
+	if outcome.Succeeded() {
 		return ""
 	}
-	return kind.String()
+	return outcome.String()
 }

@@ -50,7 +50,7 @@ func labelNames(m *dto.Metric) []string {
 // metric names, histogram buckets and label names (compat spec §6.1).
 func TestAzureProviderNames(t *testing.T) {
 	r := New()
-	r.KeyVaultRequest("secret", diag.KindUnknown, 150*time.Millisecond)
+	r.KeyVaultRequest("secret", diag.Success(), 150*time.Millisecond)
 	r.RPCDone("/v1alpha1.CSIDriverProvider/Mount", codes.OK, 20*time.Millisecond)
 	fams := families(t, r)
 	for name, want := range map[string][]string{
@@ -86,10 +86,10 @@ func TestAzureProviderNames(t *testing.T) {
 // sets: no object name, no error text.
 func TestBoundedLabels(t *testing.T) {
 	r := New()
-	kinds := []diag.Kind{diag.KindUnknown, diag.KindInvalid, diag.KindUnauthenticated, diag.KindPermissionDenied,
-		diag.KindNotFound, diag.KindThrottled, diag.KindUnavailable, diag.KindDeadline, diag.KindInternal}
+	outcomes := []diag.Outcome{diag.Success(), diag.Failed(diag.KindInvalid), diag.Failed(diag.KindUnauthenticated), diag.Failed(diag.KindPermissionDenied),
+		diag.Failed(diag.KindNotFound), diag.Failed(diag.KindThrottled), diag.Failed(diag.KindUnavailable), diag.Failed(diag.KindDeadline), diag.Failed(diag.KindInternal)}
 	for i := 0; i < 1000; i++ {
-		for _, k := range kinds {
+		for _, k := range outcomes {
 			r.KeyVaultRequest([]string{"secret", "key", "cert", "secret_versions"}[i%4], k, time.Duration(i)*time.Millisecond)
 			r.MountStarted()
 			r.MountDone(k, i, time.Millisecond)
@@ -97,17 +97,17 @@ func TestBoundedLabels(t *testing.T) {
 		r.RPCDone("/v1alpha1.CSIDriverProvider/Mount", codes.Code(i%17), time.Millisecond)
 	}
 	fams := families(t, r)
-	if n := len(fams["keyvault_request"].GetMetric()); n > 4*len(kinds) {
+	if n := len(fams["keyvault_request"].GetMetric()); n > 4*len(outcomes) {
 		t.Errorf("keyvault_request has %d series", n)
 	}
 	if n := len(fams["grpc_request"].GetMetric()); n != 17 {
 		t.Errorf("grpc_request has %d series, want one per code", n)
 	}
-	if n := len(fams["kvcsi_mount_duration_seconds"].GetMetric()); n != len(kinds) {
-		t.Errorf("kvcsi_mount_duration_seconds has %d series, want %d", n, len(kinds))
+	if n := len(fams["kvcsi_mount_duration_seconds"].GetMetric()); n != len(outcomes) {
+		t.Errorf("kvcsi_mount_duration_seconds has %d series, want %d", n, len(outcomes))
 	}
 	allowedErr := map[string]bool{}
-	for _, k := range kinds {
+	for _, k := range outcomes[1:] {
 		allowedErr[k.String()] = true
 	}
 	for _, m := range fams["keyvault_request"].GetMetric() {
@@ -162,7 +162,7 @@ func TestInflightAndThrottle(t *testing.T) {
 		t.Errorf("throttle wait seconds %v, want 5", c)
 	}
 	for i := 0; i < 50; i++ {
-		r.MountDone(diag.KindUnknown, 1, time.Millisecond)
+		r.MountDone(diag.Success(), 1, time.Millisecond)
 	}
 	if g := families(t, r)["kvcsi_inflight_mounts"].GetMetric()[0].GetGauge().GetValue(); g != 0 {
 		t.Errorf("in-flight %v, want 0", g)
@@ -174,7 +174,7 @@ func TestFuncsAndHandler(t *testing.T) {
 	var n float64
 	r.CounterFunc("kvcsi_token_requests_total", "Token requests.", func() float64 { n++; return n })
 	r.GaugeFunc("kvcsi_credentials_cached", "Credentials.", func() float64 { return 7 })
-	r.KeyVaultRequest("cert", diag.KindThrottled, time.Second)
+	r.KeyVaultRequest("cert", diag.Failed(diag.KindThrottled), time.Second)
 	rec := httptest.NewRecorder()
 	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Result().Body)
@@ -195,4 +195,26 @@ func TestFuncsAndHandler(t *testing.T) {
 	}
 	// Two registries in one process do not collide (tests run several daemons).
 	_ = New()
+}
+
+// A failure is never recorded as success: an unclassified one, or a zero Outcome, is
+// "internal", in both the Azure provider's error label and kvcsi's mount outcome.
+func TestFailureIsNeverRecordedAsSuccess(t *testing.T) {
+	r := New()
+	for _, o := range []diag.Outcome{diag.Failed(diag.KindUnknown), {}} {
+		r.KeyVaultRequest("secret", o, time.Millisecond)
+		r.MountStarted()
+		r.MountDone(o, 1, time.Millisecond)
+	}
+	fams := families(t, r)
+	for _, m := range fams["keyvault_request"].GetMetric() {
+		if l := labels(m)["error"]; l != "internal" {
+			t.Errorf("keyvault_request error label %q for a failure, want internal", l)
+		}
+	}
+	for _, m := range fams["kvcsi_mount_duration_seconds"].GetMetric() {
+		if o := labels(m)["outcome"]; o != "internal" {
+			t.Errorf("mount outcome %q for a failure, want internal", o)
+		}
+	}
 }

@@ -33,7 +33,7 @@ type Mounter interface {
 // Observer receives one call per finished mount (metrics); may be nil.
 type Observer interface {
 	MountStarted()
-	MountDone(kind diag.Kind, objects int, elapsed time.Duration)
+	MountDone(outcome diag.Outcome, objects int, elapsed time.Duration)
 }
 
 // Server implements v1alpha1.CSIDriverProviderServer.
@@ -70,30 +70,34 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	}
 	m, err := decode(s.Parser, req)
 	if err != nil {
-		s.done(diag.KindInvalid, 0, start)
+		outcome := diag.Failed(diag.KindInvalid)
+		s.done(outcome, 0, start)
 		klog.ErrorS(err, "invalid mount request", "pod", podOf(req), "objects", 0,
-			"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.KindInvalid.String())
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", outcome.String())
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	pod := klog.KRef(m.Pod.Namespace, m.Pod.Name)
 	res, err := s.Mounter.Mount(ctx, m)
 	if err != nil {
 		kind := classify(err)
-		s.done(failedKind(kind), len(m.Objects), start)
+		// An unclassified failure keeps gRPC code Unknown but is recorded as internal.
+		outcome := diag.Failed(kind)
+		s.done(outcome, len(m.Objects), start)
 		klog.ErrorS(err, "failed to process mount request", "pod", pod, "objects", len(m.Objects),
-			"duration", time.Since(start).Round(time.Millisecond), "outcome", failedKind(kind).String())
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", outcome.String())
 		return nil, status.Error(kind.Code(), errorPrefix+err.Error())
 	}
 	out := response(res)
 	if err := checkSize(out, res, s.maxResponseBytes()); err != nil {
-		s.done(diag.KindInvalid, len(m.Objects), start)
+		outcome := diag.Failed(diag.KindInvalid)
+		s.done(outcome, len(m.Objects), start)
 		klog.ErrorS(err, "failed to process mount request", "pod", pod, "objects", len(m.Objects),
-			"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.KindInvalid.String())
+			"duration", time.Since(start).Round(time.Millisecond), "outcome", outcome.String())
 		return nil, status.Error(codes.ResourceExhausted, errorPrefix+err.Error())
 	}
-	s.done(diag.KindUnknown, len(m.Objects), start)
+	s.done(diag.Success(), len(m.Objects), start)
 	klog.InfoS("mounted", "pod", pod, "objects", len(m.Objects), "files", len(res.Files),
-		"duration", time.Since(start).Round(time.Millisecond), "outcome", "ok")
+		"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.Success().String())
 	return out, nil
 }
 
@@ -139,20 +143,10 @@ func checkSize(out *v1alpha1.MountResponse, res *mount.Result, limit int) error 
 		n, limit, strings.Join(parts, ", "))
 }
 
-func (s *Server) done(kind diag.Kind, objects int, start time.Time) {
+func (s *Server) done(outcome diag.Outcome, objects int, start time.Time) {
 	if s.Observer != nil {
-		s.Observer.MountDone(kind, objects, time.Since(start))
+		s.Observer.MountDone(outcome, objects, time.Since(start))
 	}
-}
-
-// failedKind is the outcome reported for a failed mount. The Observer reads KindUnknown
-// as success, so a failure nothing classifies (a malformed Key Vault answer, say) is
-// reported as internal; its gRPC code stays Unknown.
-func failedKind(k diag.Kind) diag.Kind {
-	if k == diag.KindUnknown {
-		return diag.KindInternal
-	}
-	return k
 }
 
 func classify(err error) diag.Kind {

@@ -39,7 +39,7 @@ func (f fakeMounter) Mount(ctx context.Context, m *config.Mount) (*mount.Result,
 type recorder struct {
 	mu       sync.Mutex
 	started  int
-	kinds    []diag.Kind
+	outcomes []diag.Outcome
 	rpcs     []string
 	inflight int
 }
@@ -51,11 +51,11 @@ func (r *recorder) MountStarted() {
 	r.inflight++
 }
 
-func (r *recorder) MountDone(kind diag.Kind, _ int, _ time.Duration) {
+func (r *recorder) MountDone(outcome diag.Outcome, _ int, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inflight--
-	r.kinds = append(r.kinds, kind)
+	r.outcomes = append(r.outcomes, outcome)
 }
 
 func (r *recorder) RPCDone(method string, code codes.Code, _ time.Duration) {
@@ -173,8 +173,8 @@ func TestMountMapsOutcomes(t *testing.T) {
 			if st.Code() != tc.code || !strings.HasPrefix(st.Message(), errorPrefix) {
 				t.Errorf("status %s %q, want %s with the upstream prefix", st.Code(), st.Message(), tc.code)
 			}
-			if rec.started != 1 || rec.inflight != 0 || len(rec.kinds) != 1 || rec.kinds[0] != tc.kind {
-				t.Errorf("observer saw started=%d inflight=%d kinds=%v, want one %v", rec.started, rec.inflight, rec.kinds, tc.kind)
+			if rec.started != 1 || rec.inflight != 0 || len(rec.outcomes) != 1 || rec.outcomes[0].Succeeded() || rec.outcomes[0].Kind() != tc.kind {
+				t.Errorf("observer saw started=%d inflight=%d outcomes=%v, want one failure %v", rec.started, rec.inflight, rec.outcomes, tc.kind)
 			}
 		})
 	}
@@ -193,8 +193,8 @@ func TestMountResponse(t *testing.T) {
 	if len(resp.ObjectVersion) != 2 || resp.ObjectVersion[1].Id != "key/b" {
 		t.Fatalf("versions %v", resp.ObjectVersion)
 	}
-	if rec.kinds[0] != diag.KindUnknown || rec.inflight != 0 {
-		t.Fatalf("observer %v", rec.kinds)
+	if !rec.outcomes[0].Succeeded() || rec.inflight != 0 {
+		t.Fatalf("observer %v", rec.outcomes)
 	}
 	// No objects: the driver needs at least one ObjectVersion.
 	resp, err = s.Mount(context.Background(), request(t, "p"))
