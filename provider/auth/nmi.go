@@ -25,8 +25,34 @@ const (
 	maxNMIRetryWait = 5 * time.Second
 )
 
-// errNMIMissingValues is the upstream error text, kept for users who grep for it.
-var errNMIMissingValues = errors.New("nmi did not return expected values in response: token and clientid")
+// NMIError is a failed token request to aad-pod-identity's NMI. Its text is the Azure
+// provider's, which users grep for: "nmi response failed with status code: <n>, response
+// body: <body>", "nmi did not return expected values in response: token and clientid",
+// or "nmi request failed: <cause>". diag reads the status with NMIStatus, not the text.
+type NMIError struct {
+	// StatusCode is the HTTP status of NMI's answer: 0 when NMI did not answer (Err says
+	// why), 200 when it answered without a token or client ID.
+	StatusCode int
+	Body       string // NMI's error body, redacted and cut to maxErrorBody bytes
+	Err        error  // the transport failure, when StatusCode is 0
+}
+
+func (e *NMIError) Error() string {
+	switch {
+	case e.StatusCode == http.StatusOK:
+		return "nmi did not return expected values in response: token and clientid"
+	case e.StatusCode != 0:
+		return fmt.Sprintf("nmi response failed with status code: %d, response body: %s", e.StatusCode, e.Body)
+	case e.Err != nil:
+		return "nmi request failed: " + e.Err.Error()
+	}
+	return "nmi request failed"
+}
+
+func (e *NMIError) Unwrap() error { return e.Err }
+
+// NMIStatus is the status of NMI's answer (0: none); diag recognises NMI failures by it.
+func (e *NMIError) NMIStatus() int { return e.StatusCode }
 
 // nmiCredential gets tokens from the aad-pod-identity NMI endpoint on the node,
 // which decides the identity from the podns and podname headers. Like the
@@ -108,7 +134,7 @@ func (c *nmiCredential) attempt(ctx context.Context, target string) (tok azcore.
 	c.stats.nmiRequests.Add(1)
 	resp, err := c.transport.Do(req)
 	if err != nil {
-		return tok, true, fmt.Errorf("nmi request failed: %w", err)
+		return tok, true, &NMIError{Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxNMIBody))
@@ -117,14 +143,14 @@ func (c *nmiCredential) attempt(ctx context.Context, target string) (tok azcore.
 	}
 	if resp.StatusCode != http.StatusOK {
 		retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-		return tok, retry, fmt.Errorf("nmi response failed with status code: %d, response body: %s", resp.StatusCode, redactBody(body))
+		return tok, retry, &NMIError{StatusCode: resp.StatusCode, Body: redactBody(body)}
 	}
 	var r nmiResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return tok, false, fmt.Errorf("parse nmi response: %w", err)
 	}
 	if r.Token == nil || r.Token.AccessToken == "" || r.ClientID == "" {
-		return tok, false, errNMIMissingValues
+		return tok, false, &NMIError{StatusCode: http.StatusOK}
 	}
 	exp, ok := parseEpoch(r.Token.ExpiresOn)
 	if !ok {

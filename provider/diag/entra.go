@@ -202,33 +202,30 @@ func explainIMDS(a aadError, c Context) *Error {
 	return x
 }
 
-func isNMI(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, nmiStatusText) || strings.Contains(s, nmiMissingValues) || strings.Contains(s, "nmi request failed")
-}
-
 // explainNMI explains a failed aad-pod-identity (NMI) token request. The NMI text is
 // kept whole: it is the Azure provider's, and users grep for it.
-func explainNMI(err error, c Context) *Error {
+func explainNMI(err error, nf nmiFailure, c Context) *Error {
 	x := &Error{Kind: KindUnauthenticated, Msg: "aad-pod-identity (NMI) gave the pod no token: " + oneLine(err)}
 	const deprecated = "; aad-pod-identity is deprecated: consider moving to workload identity"
-	status, ok := nmiStatus(err)
-	if ok {
+	status := nf.NMIStatus()
+	answered := status != 0 && status != http.StatusOK
+	if answered {
 		x.Kind = nmiKind(status)
 	}
 	var ne net.Error
 	switch {
-	case ok && status >= 500:
+	case answered && status >= 500:
 		x.Fix = "NMI failed on this node: check the aad-pod-identity NMI pod's logs; kubelet retries the mount"
-	case ok && status == http.StatusTooManyRequests:
+	case answered && status == http.StatusTooManyRequests:
 		x.Fix = "NMI is throttling token requests on this node: retry later"
-	case ok && (status == http.StatusForbidden || status == http.StatusNotFound):
+	case answered && (status == http.StatusForbidden || status == http.StatusNotFound):
 		x.Fix = "aad-pod-identity has no identity assigned to this pod: check the pod's aadpodidbinding label and its AzureIdentity and AzureIdentityBinding" + deprecated
-	case ok:
+	case answered:
 		x.Fix = "check aad-pod-identity's NMI on this node" + deprecated
-	case errors.As(err, &ne) || strings.Contains(err.Error(), "nmi request failed"):
+	case status == 0:
+		// No answer from NMI at all.
 		x.Kind = KindUnavailable
-		if ne != nil && ne.Timeout() {
+		if errors.As(err, &ne) && ne.Timeout() {
 			x.Kind = KindDeadline
 		}
 		x.Fix = "NMI does not answer on localhost: aad-pod-identity's NMI must run on this node, on the port given by --nmi-port (default 2579), and the provider needs hostNetwork: true" + deprecated

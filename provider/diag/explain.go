@@ -99,8 +99,11 @@ func explain(err error, c Context) *Error {
 		return explainEntra(a, c)
 	case errors.As(err, &re):
 		return explainKeyVault(re, c)
-	case isNMI(err):
-		return explainNMI(err, c)
+	}
+	if nf, ok := asNMI(err); ok {
+		return explainNMI(err, nf, c)
+	}
+	switch {
 	case errors.As(err, &fe):
 		msg := err.Error()
 		if fe.Fix != "" {
@@ -189,10 +192,9 @@ func (c Context) audience() string {
 func explainContext(err error, c Context) *Error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
+		// A producer that knows better (keyvault's request slots) says so with a
+		// *Error, whose fix Explain keeps.
 		fix := fmt.Sprintf("check that the node reaches %s and Entra ID quickly (network policy, firewall, proxy settings, DNS); kubelet retries the mount", c.vaultHost())
-		if strings.Contains(err.Error(), "free request slot") {
-			fix = "too many requests to this vault are in flight on this node: raise --vault-concurrency, or reduce the objects mounted at once; kubelet retries the mount"
-		}
 		return &Error{Kind: KindDeadline, Msg: "the mount's deadline passed before the object was fetched: " + oneLine(err), Fix: fix}
 	case errors.Is(err, context.Canceled):
 		return &Error{Kind: KindUnavailable, Msg: "the mount was cancelled by the driver before the object was fetched: " + oneLine(err)}

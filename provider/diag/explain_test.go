@@ -246,31 +246,31 @@ func TestExplain(t *testing.T) {
 		// aad-pod-identity.
 		{"NMI: no identity assigned",
 			func(t *testing.T) error {
-				return errors.New("nmi response failed with status code: 403, response body: no AzureAssignedIdentity found for pod:shop/web in assigned state")
+				return nmiError(t, 403, "no AzureAssignedIdentity found for pod:shop/web in assigned state")
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
 			[]string{"aad-pod-identity (NMI) gave the pod no token: nmi response failed with status code: 403, response body: no AzureAssignedIdentity found for pod:shop/web"},
 			[]string{"aadpodidbinding label", "deprecated"}, nil},
 		{"NMI: server error",
 			func(t *testing.T) error {
-				return errors.New("nmi response failed with status code: 500, response body: internal error")
+				return nmiError(t, 500, "internal error")
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnavailable,
 			[]string{"status code: 500"}, []string{"NMI pod's logs"}, nil},
 		{"NMI: throttled",
 			func(t *testing.T) error {
-				return errors.New("nmi response failed with status code: 429, response body: slow down")
+				return nmiError(t, 429, "slow down")
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindThrottled,
 			[]string{"status code: 429"}, []string{"throttling"}, nil},
 		{"NMI: no token in the answer",
 			func(t *testing.T) error {
-				return errors.New("nmi did not return expected values in response: token and clientid")
+				return nmiError(t, 200, `{"token":null,"clientid":""}`)
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
 			[]string{"nmi did not return expected values in response: token and clientid"}, []string{"NMI answered without a token"}, nil},
 		{"NMI: not listening",
-			func(t *testing.T) error { return fmt.Errorf("nmi request failed: %w", refusedError(t)) },
+			func(t *testing.T) error { return nmiError(t, 0, "") },
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnavailable,
 			[]string{"nmi request failed", "connection refused"}, []string{"--nmi-port"}, nil},
 
@@ -428,10 +428,8 @@ func TestClassify(t *testing.T) {
 		{"kv 503", func(t *testing.T) error {
 			return kvCall(t, "secret", "db", "", 503, nil, kvBody("ServiceUnavailable", "", "later"))
 		}, diag.KindUnavailable},
-		// NMI answers are plain text that only Explain reads (see TestExplain).
-		{"nmi 502", func(*testing.T) error {
-			return errors.New("nmi response failed with status code: 502, response body: x")
-		}, diag.KindUnknown},
+		// NMI's answers are for Explain to read (see TestExplain), not retries.
+		{"nmi 502", func(t *testing.T) error { return nmiError(t, 502, "x") }, diag.KindUnknown},
 		{"render", func(*testing.T) error { return &format.Error{Type: vocab.Key, Object: "k", Reason: "bad"} }, diag.KindInvalid},
 		{"no such host", func(*testing.T) error { return dnsError("nope.vault.azure.net") }, diag.KindNotFound},
 		{"proxy refused", func(t *testing.T) error { return proxyRefusedError(t, "nope.vault.azure.net") }, diag.KindUnavailable},

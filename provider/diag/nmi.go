@@ -1,28 +1,24 @@
 package diag
 
 import (
+	"errors"
 	"net/http"
-	"regexp"
-	"strconv"
 )
 
-// The aad-pod-identity (NMI) credential's error texts, kept from the Azure provider
-// (users grep for them); the credential returns them as plain errors.
-const (
-	nmiStatusText    = "nmi response failed with status code: "
-	nmiMissingValues = "nmi did not return expected values in response"
-)
+// nmiFailure is a failed token request to aad-pod-identity's NMI, as the pod-identity
+// credential returns it (auth.NMIError, whose text is the Azure provider's). NMIStatus
+// is the HTTP status of NMI's answer: 0 when NMI did not answer, 200 when it answered
+// without a token or client ID. Declared here, where it is read, so that diag need not
+// import auth.
+type nmiFailure interface {
+	error
+	NMIStatus() int
+}
 
-var nmiStatusRE = regexp.MustCompile(`nmi response failed with status code: (\d{3})`)
-
-// nmiStatus finds the HTTP status of an NMI answer in err's text.
-func nmiStatus(err error) (int, bool) {
-	m := nmiStatusRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0, false
-	}
-	n, convErr := strconv.Atoi(m[1])
-	return n, convErr == nil
+// asNMI finds an NMI failure in err's chain.
+func asNMI(err error) (nmiFailure, bool) {
+	var nf nmiFailure
+	return nf, errors.As(err, &nf)
 }
 
 func nmiKind(status int) Kind {

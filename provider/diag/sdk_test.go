@@ -21,6 +21,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/kvcsi/kvcsi/provider/auth"
+	"github.com/kvcsi/kvcsi/provider/config"
+	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
 // The errors in these tests are real: produced by the Azure SDK clients and credentials
@@ -281,4 +285,36 @@ func jsonString(v any) string {
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(v)
 	return strings.TrimSpace(b.String())
+}
+
+// nmiError is the error of auth's aad-pod-identity credential when NMI answers status
+// with body (or, for status 0, when nothing listens on NMI's port).
+func nmiError(t *testing.T, status int, body string) error {
+	t.Helper()
+	endpoint := ""
+	if status == 0 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoint = "http://" + l.Addr().String() + "/host/token/"
+		l.Close()
+	} else {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(status)
+			fmt.Fprint(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		endpoint = srv.URL + "/host/token/"
+	}
+	m := auth.NewManager(auth.Options{NMIEndpoint: endpoint, NMIRetries: -1})
+	cred, _, err := m.Credential(config.Identity{Mode: vocab.PodIdentity}, config.Pod{Namespace: "shop", Name: "web"}, "", "https://vault.azure.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+	if err == nil {
+		t.Fatal("NMI gave a token")
+	}
+	return err
 }

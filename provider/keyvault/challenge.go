@@ -150,11 +150,13 @@ func (p *challengePolicy) probe(req *policy.Request, marks *callMarks) (*http.Re
 	return resp, err
 }
 
-// callMarks carry what challengePolicy did during one call's attempt back to call.
+// callMarks carry what challengePolicy and slotPolicy did during one call's attempt back
+// to call.
 // One attempt runs one request at a time, so the fields need no lock.
 type callMarks struct {
 	served string // the remembered challenge answered to this attempt's probe
 	stale  bool   // Key Vault then rejected the token with a different challenge
+	noSlot string // the vault host whose limiter gave no slot before the context ended
 }
 
 type marksKey struct{}

@@ -509,3 +509,32 @@ func TestObserverOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A request that waits for a slot of a busy vault until the mount's deadline fails as a
+// deadline with the fix that names the limit, typed (not text) all the way to diag.
+func TestSlotTimeoutIsTyped(t *testing.T) {
+	f := newFakeVault()
+	p := testPool(f, func(o *Options) { o.VaultConcurrency = 1 })
+	v, err := p.Vault(urlA, "k", &fakeCred{name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Secret(deadline(t, 10*time.Second), "warm", ""); err != nil { // learn the challenge
+		t.Fatal(err)
+	}
+	state, _ := p.vaults.Get(hostA)
+	held, err := state.limit.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer state.limit.release(held, outcomeOK)
+	_, err = v.Secret(deadline(t, 50*time.Millisecond), "db", "")
+	var de *diag.Error
+	if !errors.As(err, &de) || de.Kind != diag.KindDeadline || !strings.Contains(de.Fix, "--vault-concurrency") {
+		t.Fatalf("err = %v, want a KindDeadline *diag.Error naming --vault-concurrency", err)
+	}
+	x := diag.Explain(err, diag.Context{ObjectType: vocab.Secret, ObjectName: "db", Vault: "vault-a", VaultURL: urlA})
+	if msg := x.Error(); !strings.Contains(msg, "waiting for a free request slot to "+hostA) || !strings.HasSuffix(msg, "; fix: "+slotFix) {
+		t.Fatalf("explained: %s", msg)
+	}
+}

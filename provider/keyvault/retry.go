@@ -54,6 +54,9 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 			err = op(ctx)
 		}
 		elapsed := time.Since(start)
+		if err != nil && marks.noSlot != "" {
+			err = slotError(marks.noSlot, err)
+		}
 		status := statusOf(err)
 		if o := p.opts.Observer; o != nil {
 			o.KeyVaultRequest(objectType, diag.OutcomeOf(err), elapsed)
@@ -119,6 +122,20 @@ func throttledError(err error, status int, wait time.Duration, retries int, fit 
 	}
 }
 
+// slotFix is what to change when requests to a vault waited for a slot until the
+// mount's deadline.
+const slotFix = "too many requests to this vault are in flight on this node: raise --vault-concurrency, or reduce the objects mounted at once; kubelet retries the mount"
+
+// slotError is the error of a call whose request waited for a free slot of the vault's
+// limiter until its context ended.
+func slotError(host string, err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("waiting for a free request slot to %s: %w", host, err)
+	}
+	return &diag.Error{Kind: diag.KindDeadline, Fix: slotFix,
+		Err: fmt.Errorf("the mount's deadline passed while waiting for a free request slot to %s: %w", host, err)}
+}
+
 // roundWait prints short waits in milliseconds and longer ones in whole seconds.
 func roundWait(d time.Duration) time.Duration {
 	if d < time.Second {
@@ -136,6 +153,11 @@ type slotPolicy struct {
 func (s *slotPolicy) Do(req *policy.Request) (*http.Response, error) {
 	t, err := s.limit.acquire(req.Raw().Context())
 	if err != nil {
+		// azcore's retry policy returns the bare context error once the context has
+		// ended, so call learns from its marks that the request never got a slot.
+		if marks, _ := req.Raw().Context().Value(marksKey{}).(*callMarks); marks != nil {
+			marks.noSlot = req.Raw().URL.Host
+		}
 		return nil, fmt.Errorf("waiting for a free request slot to %s: %w", req.Raw().URL.Host, err)
 	}
 	resp, err := req.Next()
