@@ -105,9 +105,10 @@ func explain(err error, c Context) *Error {
 	}
 	switch {
 	case errors.As(err, &fe):
+		// The fix moves from the rendering error's text to the explained error's.
 		msg := err.Error()
 		if fe.Fix != "" {
-			msg = strings.TrimSuffix(msg, " ("+fe.Fix+")")
+			msg = strings.Replace(msg, fe.Error(), strings.TrimSuffix(fe.Error(), "; fix: "+fe.Fix), 1)
 		}
 		return &Error{Kind: KindInvalid, Msg: msg, Fix: fe.Fix}
 	}

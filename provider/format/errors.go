@@ -27,9 +27,9 @@ func (e *Error) Error() string {
 		b.WriteString(e.Err.Error())
 	}
 	if e.Fix != "" {
-		b.WriteString(" (")
+		// The one format of a fix across kvcsi's messages (diag.Error's).
+		b.WriteString("; fix: ")
 		b.WriteString(e.Fix)
-		b.WriteString(")")
 	}
 	return b.String()
 }

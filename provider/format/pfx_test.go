@@ -466,7 +466,7 @@ func TestPFXWithoutCertificates(t *testing.T) {
 		t.Fatalf("got %v\n%s", err, got)
 	}
 	_, err := Render(Request{Path: "out"}, certSecret(ContentTypePKCS12, b64(pfx)), chainOn)
-	if !errors.Is(err, ErrNoLeaf) || !strings.Contains(err.Error(), "no leaf found: the PFX holds no certificate (import a PFX that holds its certificate") {
+	if !errors.Is(err, ErrNoLeaf) || !strings.Contains(err.Error(), "no leaf found: the PFX holds no certificate; fix: import a PFX that holds its certificate") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -295,15 +295,15 @@ func TestErrorFixes(t *testing.T) {
 		want string
 	}{
 		{"PEM output with base64", Request{Encoding: "base64"}, certSecret(ContentTypePKCS12, pfxText),
-			`secret "tls": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0 (a certificate is written as PEM text, which is not base64: remove objectEncoding, or set objectFormat: pfx with objectEncoding: base64 for a binary PFX)`},
+			`secret "tls": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0; fix: a certificate is written as PEM text, which is not base64: remove objectEncoding, or set objectFormat: pfx with objectEncoding: base64 for a binary PFX`},
 		{"PFX with hex", Request{Format: "pfx", Encoding: "hex"}, certSecret(ContentTypePKCS12, pfxText),
-			"(Key Vault stores a PFX as base64: use objectEncoding: base64)"},
+			"; fix: Key Vault stores a PFX as base64: use objectEncoding: base64"},
 		{"plain secret with base64", Request{Encoding: "base64"}, plainSecret("%"),
-			`secret "plain": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0 (store the value base64-encoded, or remove objectEncoding)`},
+			`secret "plain": objectEncoding base64 cannot decode the value: illegal base64 data at input byte 0; fix: store the value base64-encoded, or remove objectEncoding`},
 		{"chain loop", Request{}, certSecret(ContentTypePKCS12, loop),
-			`secret "tls": converting the PFX to PEM: no leaf found (the certificates' authority and subject key identifiers form a loop: fix the chain in the PFX, or run the provider with --construct-pem-chain=false)`},
+			`secret "tls": converting the PFX to PEM: no leaf found; fix: the certificates' authority and subject key identifiers form a loop: fix the chain in the PFX, or run the provider with --construct-pem-chain=false`},
 		{"unknown content type", Request{}, certSecret("application/json", "{}"),
-			`secret "tls": failed to get certificate. unknown content type 'application/json' (re-import the certificate as application/x-pem-file or application/x-pkcs12)`},
+			`secret "tls": failed to get certificate. unknown content type 'application/json'; fix: re-import the certificate as application/x-pem-file or application/x-pkcs12`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Path = "out"
