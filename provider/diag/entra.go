@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
@@ -93,10 +94,10 @@ func explainEntra(a aadError, c Context) *Error {
 		// set up, reached or trusted.
 		x.Kind = KindUnavailable
 		x.Fix = "the provider could not reach or trust the cluster's identity-binding token proxy: check --token-proxy-url (default https://kubernetes.default.svc.cluster.local), --sni-name (empty = computed from the API server certificate) and the cluster CA the provider trusts (the service account's ca.crt)"
-		if isTLSTrust(a.text) {
+		if a.tls {
 			x.Kind = KindUnauthenticated
 		}
-	case a.status == 0 && isTLSTrust(a.text):
+	case a.status == 0 && a.tls:
 		x.Fix = "the node does not trust the certificate presented for Entra ID: a TLS-inspecting proxy's CA must be in the provider's trust store (SSL_CERT_FILE or the image's CA bundle)"
 	case a.status == 0:
 		// No answer at all: the token request did not get through.
@@ -190,7 +191,7 @@ func explainIMDS(a aadError, c Context) *Error {
 	case a.status >= 500:
 		x.Kind = KindUnavailable
 		x.Fix = "IMDS had a transient failure; kubelet retries the mount"
-	case strings.Contains(strings.ToLower(a.desc), "identity not found") || a.status == http.StatusNotFound:
+	case heuristics.IMDSIdentityNotFound(a.desc) || a.status == http.StatusNotFound:
 		if c.ClientID != "" {
 			x.Fix = fmt.Sprintf("assign the user-assigned managed identity with client ID %s to the node pool's virtual machine scale set (az vmss identity assign), or set userAssignedIdentityID to the client ID of an identity assigned to the nodes", c.ClientID)
 		} else {
@@ -233,10 +234,4 @@ func explainNMI(err error, nf nmiFailure, c Context) *Error {
 		x.Fix = "NMI answered without a token or client ID: check aad-pod-identity's NMI on this node" + deprecated
 	}
 	return x
-}
-
-// isTLSTrust says whether a message is about a server certificate that did not verify:
-// a configuration problem (trust store, proxy, server name), not a transient one.
-func isTLSTrust(s string) bool {
-	return strings.Contains(s, "x509:") || strings.Contains(s, "failed to verify certificate")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/kvcsi/kvcsi/provider/format"
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
@@ -118,11 +119,11 @@ func explain(err error, c Context) *Error {
 	if x := explainTransport(err, c); x != nil {
 		return x
 	}
-	if strings.Contains(err.Error(), "challenge resource") {
+	if heuristics.ChallengeResourceMismatch(err) {
 		return &Error{Kind: KindInvalid, Msg: oneLine(err),
 			Fix: fmt.Sprintf("check cloudName: vault %s answered with the authentication challenge of another cloud", c.vaultHost())}
 	}
-	if strings.Contains(err.Error(), "ManagedIdentityCredential") {
+	if heuristics.ManagedIdentityCredential(err) {
 		// azidentity reports some IMDS answers (a system-assigned identity that is
 		// not there) as "credential unavailable", with the body in the text.
 		return explainIMDS(parseIMDSText(err), c)

@@ -10,18 +10,13 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
-var (
-	// Key Vault's 403 messages name the caller as appid=<client ID>;oid=…, for RBAC and
-	// access policies alike, and RBAC ones the data action.
-	appIDRE  = regexp.MustCompile(`appid=([0-9A-Za-z-]+)`)
-	actionRE = regexp.MustCompile(`Action: '([^']+)'`)
-	akvRE    = regexp.MustCompile(`AKV\d+|\[TokenExpired\]`)
-	// The tenant in a 401 challenge: authorization="https://<login host>/<tenant>".
-	challengeTenantRE = regexp.MustCompile(`(?:authorization|authorization_uri)="https://[^/"]+/([^/"]+)`)
-)
+// The tenant in a 401 challenge (a header, not error text):
+// authorization="https://<login host>/<tenant>".
+var challengeTenantRE = regexp.MustCompile(`(?:authorization|authorization_uri)="https://[^/"]+/([^/"]+)`)
 
 // role is the built-in role with the data actions a mount needs for an object type.
 func role(objectType vocab.ObjectType) string {
@@ -94,17 +89,11 @@ func firstLine(s string) string {
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
-	if i := strings.Index(s, " For help resolving this issue"); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.Index(s, " If you recently deleted"); i >= 0 {
-		s = s[:i]
-	}
-	return strings.TrimSuffix(clean(s), ".")
+	return strings.TrimSuffix(clean(heuristics.KeyVaultMessageCut(s)), ".")
 }
 
 func (c Context) rejectedTokenFix(re *azcore.ResponseError, msg string) string {
-	akv := akvRE.FindString(msg)
+	akv := heuristics.KeyVaultTokenError(msg)
 	vaultTenant := ""
 	if re.RawResponse != nil {
 		if m := challengeTenantRE.FindStringSubmatch(re.RawResponse.Header.Get("WWW-Authenticate")); m != nil {
@@ -131,23 +120,22 @@ func (c Context) rejectedTokenFix(re *azcore.ResponseError, msg string) string {
 
 // forbidden explains a 403: disabled object, network rules, or a missing permission.
 func (c Context) forbidden(code, inner, text, answer string, list bool) (msg, fix string) {
-	lower := strings.ToLower(inner + " " + text)
 	switch {
-	case strings.HasSuffix(inner, "Disabled") || strings.Contains(lower, "disabled"):
+	case heuristics.KeyVaultObjectDisabled(inner, text):
 		msg = fmt.Sprintf("%s in vault %s is disabled: %s", c.object(), c.Vault, answer)
 		fix = "enable the object's version in Key Vault, or set objectVersion to an enabled version"
 		if c.ObjectVersion == "" {
 			fix = "enable the object's latest version in Key Vault, or set objectVersion to an enabled version"
 		}
 		return msg, fix
-	case inner == "ForbiddenByFirewall" || inner == "ForbiddenByConnection" || strings.Contains(lower, "client address is not authorized"):
+	case heuristics.KeyVaultNetworkBlocked(inner, text):
 		msg = fmt.Sprintf("the network rules of vault %s block this node: %s", c.Vault, answer)
 		fix = fmt.Sprintf("allow the nodes' outbound IP addresses or subnet in the networking settings of vault %s, or reach it through a private endpoint", c.Vault)
 		return msg, fix
 	}
 	clientID := c.ClientID
-	if m := appIDRE.FindStringSubmatch(text); m != nil {
-		clientID = m[1]
+	if id, ok := heuristics.KeyVaultCaller(text); ok {
+		clientID = id
 	}
 	perm := "get"
 	if list {
@@ -158,8 +146,8 @@ func (c Context) forbidden(code, inner, text, answer string, list bool) (msg, fi
 		who += " (client ID " + clientID + ")"
 	}
 	action := ""
-	if m := actionRE.FindStringSubmatch(text); m != nil {
-		action = " (data action " + m[1] + ")"
+	if a, ok := heuristics.KeyVaultDataAction(text); ok {
+		action = " (data action " + a + ")"
 	}
 	msg = fmt.Sprintf("%s lacks the %s permission on %s in vault %s: %s%s", who, perm, c.object(), c.Vault, answer, action)
 	subject := "client ID " + clientID

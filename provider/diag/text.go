@@ -11,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 )
 
 // maxMessage bounds one explained message: kubelet events and the driver's logs carry it.
@@ -18,8 +20,6 @@ const maxMessage = 1024
 
 var (
 	spaceRE = regexp.MustCompile(`\s+`)
-	// rulesRE matches the "-----" separators of azcore's and azidentity's error texts.
-	rulesRE = regexp.MustCompile(`-{8,}`)
 	// jwtRE matches anything shaped like a JWT (header.payload.signature, base64url).
 	jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)
 	// tokenFieldRE matches JSON fields that carry tokens or secrets.
@@ -39,7 +39,7 @@ func redact(s string) string {
 // clean makes s one line: newlines, tabs and runs of spaces become one space, the
 // separator rules of SDK error texts go, secrets are redacted and the length is bounded.
 func clean(s string) string {
-	s = rulesRE.ReplaceAllString(s, " ")
+	s = heuristics.StripSDKRules(s)
 	s = strings.TrimSpace(spaceRE.ReplaceAllString(s, " "))
 	s = redact(s)
 	return truncate(s, maxMessage)
@@ -116,7 +116,7 @@ func condenseResponse(re *azcore.ResponseError) string {
 	if inner != "" && inner != code {
 		b.WriteString(" (" + inner + ")")
 	}
-	if msg = strings.TrimSuffix(firstLineOf(clean(msg)), "."); msg != "" {
+	if msg = strings.TrimSuffix(heuristics.KeyVaultMessageCut(clean(msg)), "."); msg != "" {
 		b.WriteString(": " + msg)
 	}
 	return b.String()
@@ -140,19 +140,16 @@ type aadError struct {
 	host    string // the host that answered
 	tenant  string // the tenant in the request path, if any
 	text    string // the credential's own one-line message when there is no response
+	tls     bool   // the request failed because a server certificate did not verify
 }
-
-var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
 
 // parseAuth reads a failed token request from azidentity's error.
 func parseAuth(afe *azidentity.AuthenticationFailedError) aadError {
-	var a aadError
+	a := aadError{tls: heuristics.TLSVerificationFailed(afe)}
 	resp := afe.RawResponse
 	if resp == nil {
 		a.text = clean(afe.Error())
-		if m := aadstsRE.FindStringSubmatch(a.text); m != nil {
-			a.code, _ = strconv.Atoi(m[1])
-		}
+		a.code, _ = heuristics.AADSTSCode(a.text)
 		return a
 	}
 	a.status = resp.StatusCode
@@ -175,26 +172,17 @@ func parseAuth(afe *azidentity.AuthenticationFailedError) aadError {
 	desc := b.Description
 	if len(b.Codes) > 0 {
 		a.code = b.Codes[0]
-	} else if m := aadstsRE.FindStringSubmatch(desc); m != nil {
-		a.code, _ = strconv.Atoi(m[1])
+	} else {
+		a.code, _ = heuristics.AADSTSCode(desc)
 	}
-	a.desc = firstSentence(strings.TrimSpace(aadstsPrefixRE.ReplaceAllString(desc, "")))
+	a.desc = firstSentence(desc)
 	return a
 }
 
-var aadstsPrefixRE = regexp.MustCompile(`^AADSTS\d+:\s*`)
-
-// firstSentence cuts s after its first ". " (Entra ID descriptions go on with advice,
-// links, trace and correlation IDs and a timestamp).
+// firstSentence is an Entra ID (or IMDS) description in one line, up to its advice,
+// links, trace and correlation IDs and timestamp.
 func firstSentence(s string) string {
-	s = clean(s)
-	if i := strings.Index(s, " Trace ID:"); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.Index(s, ". "); i >= 0 {
-		s = s[:i]
-	}
-	return strings.TrimSuffix(s, ".")
+	return heuristics.EntraFirstSentence(clean(s))
 }
 
 // summary is "<status> <error> AADSTS<code>: <desc>" (what is known of it).
@@ -244,23 +232,12 @@ func quoteList(ss []string) string {
 // parseIMDSText reads what azidentity's managed identity errors without a response
 // say: "... The endpoint responded with {"error":…,"error_description":…}".
 func parseIMDSText(err error) aadError {
-	a := aadError{text: oneLine(err)}
-	s := err.Error()
-	if i := strings.Index(s, "responded with "); i >= 0 {
+	a := aadError{text: oneLine(err), tls: heuristics.TLSVerificationFailed(err)}
+	if body, ok := heuristics.ManagedIdentityAnswer(err); ok {
 		var b aadBody
-		if json.NewDecoder(strings.NewReader(s[i+len("responded with "):])).Decode(&b) == nil {
+		if json.NewDecoder(strings.NewReader(body)).Decode(&b) == nil {
 			a.name, a.desc = b.Error, firstSentence(b.Description)
 		}
 	}
 	return a
-}
-
-// firstLineOf is s up to Key Vault's usual advice ("If you recently deleted…", "For help…").
-func firstLineOf(s string) string {
-	for _, cut := range []string{" If you recently deleted", " For help resolving this issue", " If role assignments"} {
-		if i := strings.Index(s, cut); i >= 0 {
-			s = s[:i]
-		}
-	}
-	return s
 }

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 )
 
 // explainTransport explains a request that got no HTTP answer from the service: a host
@@ -41,7 +42,7 @@ func explainTransport(err error, c Context) *Error {
 			Fix: "check cloudName and the node's DNS (Entra ID's login host must resolve)"}
 	}
 	if ue != nil {
-		if status, ok := proxyRefusal(ue.Err); ok {
+		if status, ok := heuristics.ProxyRefusal(ue.Err); ok {
 			if isVault {
 				return &Error{Kind: KindNotFound,
 					Msg: fmt.Sprintf("vault %q could not be reached: the HTTP proxy answered %q to CONNECT %s:443, as proxies do for a host name that does not resolve", c.Vault, status, c.vaultHost()),
@@ -64,7 +65,7 @@ func explainTransport(err error, c Context) *Error {
 		if ne != nil && ne.Timeout() {
 			x.Kind = KindDeadline
 		}
-		if isTLSTrust(x.Msg) {
+		if heuristics.TLSVerificationFailed(err) {
 			x.Kind = KindUnauthenticated
 			x.Msg = fmt.Sprintf("the certificate of %s did not verify: %s", host, oneLine(err))
 			x.Fix = fmt.Sprintf("the node does not trust the certificate presented for %s: a TLS-inspecting proxy's CA must be in the provider's trust store (SSL_CERT_FILE or the image's CA bundle)", host)
@@ -76,23 +77,4 @@ func explainTransport(err error, c Context) *Error {
 
 func (c Context) vaultNameFix() string {
 	return fmt.Sprintf("check keyvaultName (the vault's name, not its URL) and cloudName (this mount looks for the vault under %s); a vault behind a private endpoint also needs the privatelink.vaultcore.azure.net DNS zone linked to the cluster's network", c.vaultSuffix())
-}
-
-// proxyRefusal recognises net/http's error for a CONNECT the proxy did not accept: the
-// bare status text of the proxy's answer (e.g. "Bad Gateway"), with no cause of its own.
-func proxyRefusal(err error) (string, bool) {
-	if err == nil || errors.Unwrap(err) != nil {
-		return "", false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return "", false
-	}
-	text := err.Error()
-	for code := 400; code < 600; code++ {
-		if t := http.StatusText(code); t != "" && t == text {
-			return text, true
-		}
-	}
-	return "", false
 }
