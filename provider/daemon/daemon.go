@@ -142,13 +142,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	mounter := mount.New(mount.Options{
 		Credentials: creds,
-		Vaults:      vaults,
+		Vaults:      mount.PoolVaults(vaults),
 		Clouds: func(name, file string) (cloud.Environment, error) {
 			return cloud.Resolve(name, file, defaults)
 		},
 		Format:      format.Options{ConstructPEMChain: o.ConstructPEMChain, WriteCertAndKeySeparately: o.WriteCertAndKeyInSeparateFiles},
 		Parallelism: parallelism,
-		NoDedup:     o.NoReuse,
 	})
 	srv := &server.Server{Mounter: mounter, Observer: reg, MaxResponseBytes: o.MaxResponseBytes}
 	if !o.NoReuse {

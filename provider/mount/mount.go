@@ -2,6 +2,10 @@
 // Vault (bounded parallel, deduplicated) → files and object versions. Every object is
 // attempted and every failing one reported; any failure fails the whole mount, so the
 // driver never writes a partial file set.
+//
+// Its dependencies are the small interfaces below (Credentials, Vaults, Vault),
+// implemented by auth and keyvault and wired in provider/daemon; anything that sits
+// between a mount and Key Vault (a shared content cache, say) is a Vaults of its own.
 package mount
 
 import (
@@ -14,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/kvcsi/kvcsi/provider/auth"
 	"github.com/kvcsi/kvcsi/provider/cloud"
@@ -30,44 +35,84 @@ type Credentials interface {
 	Credential(id config.Identity, pod config.Pod, authorityHost, kvResource string) (azcore.TokenCredential, string, error)
 }
 
+// Vault reads the objects of one vault with one credential (implemented by
+// *keyvault.Vault). Version "" is the latest.
+type Vault interface {
+	Secret(ctx context.Context, name, version string) (keyvault.Secret, error)
+	Key(ctx context.Context, name, version string) (keyvault.Key, error)
+	Certificate(ctx context.Context, name, version string) (keyvault.Certificate, error)
+	Versions(ctx context.Context, objectType vocab.ObjectType, name string) ([]keyvault.VersionInfo, error)
+}
+
+// Vaults opens the Vault at vaultURL for a credential; credKey names the credential's
+// material (never the material itself), so that whatever Vaults shares is shared only
+// among requests with the same material. A mount opens each of its vaults once.
+type Vaults interface {
+	Vault(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error)
+}
+
+// VaultsFunc adapts a function to Vaults.
+type VaultsFunc func(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error)
+
+// Vault calls f.
+func (f VaultsFunc) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error) {
+	return f(vaultURL, credKey, cred)
+}
+
+// PoolVaults opens Vaults from a keyvault.Pool.
+func PoolVaults(p *keyvault.Pool) Vaults {
+	return VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error) {
+		v, err := p.Vault(vaultURL, credKey, cred)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
+}
+
+// Defaults for zero Options fields.
+const (
+	// DefaultParallelism bounds the Key Vault requests of one mount (--parallelism).
+	DefaultParallelism = 32
+	// DefaultMaxInFlight bounds the object fetches across mounts: four times the
+	// default per-vault limit.
+	DefaultMaxInFlight = 128
+)
+
 // Options wire the mounter. Clouds resolves cloudName/cloudEnvFileName.
 type Options struct {
 	Credentials Credentials
-	Vaults      *keyvault.Pool
+	Vaults      Vaults
 	Clouds      func(cloudName, cloudEnvFileName string) (cloud.Environment, error)
 	Format      format.Options
-	// Parallelism bounds concurrent Key Vault requests within one mount (default 32;
-	// 1 fetches sequentially like the Azure provider).
+	// Parallelism bounds concurrent Key Vault requests within one mount (default
+	// DefaultParallelism; 1 fetches sequentially like the Azure provider).
 	Parallelism int
-	// NoDedup disables sharing one fetch among objects that name the same vault
-	// object and version (benchmark baseline).
-	NoDedup bool
 	// MaxInFlight bounds the object fetches running at once across all mounts
-	// (default 128, four times the default per-vault limit). Under a burst of
-	// mounts the vaults' limits let only so many requests through; the other
-	// fetches wait in their mount's goroutine instead of each holding a goroutine
-	// and its stack.
+	// (default DefaultMaxInFlight). Under a burst of mounts the vaults' limits let
+	// only so many requests through; the other fetches wait in their mount's
+	// goroutine instead of each holding a goroutine and its stack.
 	MaxInFlight int
 }
 
 // Mounter runs mounts; safe for concurrent use.
 type Mounter struct {
 	opts     Options
-	inFlight chan struct{} // one token per running object fetch, across mounts
+	inFlight *semaphore.Weighted // one unit per running object fetch, across mounts
 }
 
 // New returns a Mounter.
 func New(opts Options) *Mounter {
 	if opts.Parallelism <= 0 {
-		opts.Parallelism = 32
+		opts.Parallelism = DefaultParallelism
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 128
+		opts.MaxInFlight = DefaultMaxInFlight
 	}
-	return &Mounter{opts: opts, inFlight: make(chan struct{}, opts.MaxInFlight)}
+	return &Mounter{opts: opts, inFlight: semaphore.NewWeighted(int64(opts.MaxInFlight))}
 }
 
-// task is one object version to fetch and render into files.
+// task is one object version to render into files.
 type task struct {
 	obj   *config.Object
 	path  string // output base path
@@ -78,7 +123,16 @@ type task struct {
 	err   error
 }
 
-// Mount fetches every object of m.
+// fetch is one Key Vault request that one or more tasks render (aliases of one secret
+// share it).
+type fetch struct {
+	obj   *config.Object // the first object naming it
+	ver   string
+	tasks []*task
+}
+
+// Mount fetches every object of m. Every object is attempted; if any fails, the error
+// is an Errors naming each failing object in order, and no file is returned.
 func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) {
 	if len(m.Objects) == 0 {
 		return &Result{}, nil
@@ -91,7 +145,7 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("failed to get keyvault client: %w", err)
 	}
-	vaults := map[string]*keyvault.Vault{}
+	vaults := map[string]Vault{}
 	for _, o := range m.Objects {
 		if _, ok := vaults[o.VaultName]; ok {
 			continue
@@ -101,21 +155,6 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 			return nil, err
 		}
 		vaults[o.VaultName] = v
-	}
-
-	sem := make(chan struct{}, mt.opts.Parallelism)
-	run := func(n int, f func(i int)) {
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			sem <- struct{}{}
-			mt.inFlight <- struct{}{}
-			go func(i int) {
-				defer func() { <-mt.inFlight; <-sem; wg.Done() }()
-				f(i)
-			}(i)
-		}
-		wg.Wait()
 	}
 
 	// Phase 1: expand objectVersionHistory objects into their versions; only those
@@ -130,20 +169,29 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		}
 		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
 	}
-	run(len(listing), func(j int) {
+	mt.run(ctx, len(listing), func(j int) {
 		i := listing[j]
 		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
-	})
+	}, func(j int, err error) { listErrs[listing[j]] = err })
 
-	// Phase 2: fetch and render every object version.
-	var tasks []*task
-	for _, ts := range expanded {
-		tasks = append(tasks, ts...)
-	}
-	fetch := newFetcher(mt.opts.NoDedup)
-	run(len(tasks), func(i int) {
-		t := tasks[i]
-		t.files, t.got, t.err = mt.fetchAndRender(ctx, fetch, vaults[t.obj.VaultName], t)
+	// Phase 2: one request per distinct (vault, type, name, version), rendered into
+	// the files of every task that names it.
+	fetches := dedup(expanded)
+	mt.run(ctx, len(fetches), func(j int) {
+		f := fetches[j]
+		fetched, got, err := fetchObject(ctx, vaults[f.obj.VaultName], f.obj, f.ver)
+		for _, t := range f.tasks {
+			if err != nil {
+				t.err = err
+				continue
+			}
+			t.got = got
+			t.files, t.err = mt.render(t, fetched)
+		}
+	}, func(j int, err error) {
+		for _, t := range fetches[j].tasks {
+			t.err = err
+		}
 	})
 
 	var errs Errors
@@ -170,6 +218,70 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		return nil, errs
 	}
 	return res, nil
+}
+
+// dedup groups the tasks by the Key Vault request they need, in the order of first use.
+func dedup(expanded [][]*task) []*fetch {
+	var out []*fetch
+	byKey := map[string]*fetch{}
+	for _, ts := range expanded {
+		for _, t := range ts {
+			key := t.obj.VaultName + "\x00" + string(t.obj.Type) + "\x00" + t.obj.Name + "\x00" + t.ver
+			f, ok := byKey[key]
+			if !ok {
+				f = &fetch{obj: t.obj, ver: t.ver}
+				byKey[key] = f
+				out = append(out, f)
+			}
+			f.tasks = append(f.tasks, t)
+		}
+	}
+	return out
+}
+
+// run calls do(0), …, do(n-1) with at most Parallelism of them at once within the mount
+// and MaxInFlight across mounts. Slots are taken in order before each call starts, and
+// taking one respects ctx: once ctx ends, fail(i, err) reports every call not started.
+func (mt *Mounter) run(ctx context.Context, n int, do func(i int), fail func(i int, err error)) {
+	if n == 0 {
+		return
+	}
+	own := semaphore.NewWeighted(int64(mt.opts.Parallelism))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		if err := own.Acquire(ctx, 1); err != nil {
+			failFrom(i, n, err, fail)
+			break
+		}
+		if err := mt.inFlight.Acquire(ctx, 1); err != nil {
+			own.Release(1)
+			failFrom(i, n, nodeSlotError(err, mt.opts.MaxInFlight), fail)
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { mt.inFlight.Release(1); own.Release(1); wg.Done() }()
+			do(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+func failFrom(i, n int, err error, fail func(int, error)) {
+	for ; i < n; i++ {
+		fail(i, err)
+	}
+}
+
+// nodeSlotError is the error of a fetch that waited for one of the node-wide fetch
+// slots until the mount's context ended.
+func nodeSlotError(err error, limit int) error {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &diag.Error{Kind: diag.KindDeadline,
+		Err: fmt.Errorf("the mount's deadline passed while waiting for one of the node's %d concurrent object fetches: %w", limit, err),
+		Fix: "the provider is fetching many objects for other mounts on this node at once; kubelet retries the mount"}
 }
 
 // explainer returns a function that turns a raw failure into a diagnosed one; the
@@ -212,7 +324,7 @@ func vaultURL(name string, env cloud.Environment) string {
 }
 
 // expand returns the tasks of one object: itself, or its N newest enabled versions.
-func (mt *Mounter) expand(ctx context.Context, v *keyvault.Vault, o *config.Object) ([]*task, error) {
+func (mt *Mounter) expand(ctx context.Context, v Vault, o *config.Object) ([]*task, error) {
 	base := o.FileName()
 	id := string(o.Type) + "/" + o.Name
 	if o.VersionHistory <= 1 {
@@ -271,12 +383,9 @@ func LatestVersions(list []keyvault.VersionInfo, start string, n int) ([]string,
 	return out, nil
 }
 
-func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvault.Vault, t *task) ([]vocab.File, string, error) {
+// render writes a fetched object into the files task t asks for.
+func (mt *Mounter) render(t *task, f format.Fetched) ([]vocab.File, error) {
 	o := t.obj
-	f, got, err := fetch.get(ctx, v, o, t.ver)
-	if err != nil {
-		return nil, "", err
-	}
 	req := format.Request{
 		Path:       t.path,
 		Mode:       o.Mode,
@@ -289,9 +398,5 @@ func (mt *Mounter) fetchAndRender(ctx context.Context, fetch *fetcher, v *keyvau
 	for _, j := range o.JSONPaths {
 		req.JSON = append(req.JSON, format.JSONExtract{Path: j.Path, Query: j.Query, Alias: j.ObjectAlias, Mode: j.Mode})
 	}
-	files, err := format.Render(req, f, mt.opts.Format)
-	if err != nil {
-		return nil, "", err
-	}
-	return files, got, nil
+	return format.Render(req, f, mt.opts.Format)
 }
