@@ -37,33 +37,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		setJSONLogger(stdout, stderr)
 	}
 	defer klog.Flush()
-	return daemon.Run(ctx, daemon.Options{
-		Endpoint:                       o.endpoint,
-		EnablePprof:                    o.enablePprof,
-		PprofPort:                      o.pprofPort,
-		HealthzPort:                    o.healthzPort,
-		HealthzPath:                    o.healthzPath,
-		HealthzTimeout:                 o.healthzTimeout,
-		HealthzBindAddress:             o.healthzBindAddress,
-		MetricsBackend:                 o.metricsBackend,
-		PrometheusPort:                 o.prometheusPort,
-		MetricsBindAddress:             o.metricsBindAddress,
-		ConstructPEMChain:              o.constructPEMChain,
-		WriteCertAndKeyInSeparateFiles: o.writeCertAndKeySeparate,
-		CloudName:                      o.cloudName,
-		CloudEnvironmentFile:           os.Getenv("AZURE_ENVIRONMENT_FILEPATH"),
-		TokenProxyURL:                  o.tokenProxyURL,
-		SNIName:                        o.sniName,
-		CustomUserAgent:                o.customUserAgent,
-		Parallelism:                    o.parallelism,
-		VaultConcurrency:               o.vaultConcurrency,
-		MaxRetries:                     o.maxRetries,
-		CacheSize:                      o.cacheSize,
-		CacheIdleTTL:                   o.cacheIdleTTL,
-		NMIPort:                        o.nmiPort,
-		NoReuse:                        o.noReuse,
-		MaxResponseBytes:               o.maxResponseBytes,
-	})
+	o.daemon.CloudEnvironmentFile = os.Getenv("AZURE_ENVIRONMENT_FILEPATH")
+	return daemon.Run(ctx, o.daemon)
 }
 
 func setJSONLogger(stdout, stderr io.Writer) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,20 +29,19 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultNMIEndpoint   = "http://localhost:2579/host/token/"
+	DefaultNMIPort       = 2579 // aad-pod-identity's NMI on localhost (--nmi-port)
 	DefaultNMITimeout    = 10 * time.Second
 	DefaultNMIRetries    = 3
 	DefaultNMIRetryDelay = 250 * time.Millisecond
 	DefaultTokenProxyURL = "https://kubernetes.default.svc.cluster.local"
 	DefaultClusterCAFile = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-	DefaultCacheSize     = 1024
-	DefaultIdleTTL       = time.Hour
 	// DefaultAuthorityHost is used when the caller passes no authority host, so
 	// that azidentity never falls back to reading AZURE_AUTHORITY_HOST.
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
 )
 
-// Options configure a Manager. Zero values take the defaults above.
+// Options configure a Manager. Zero values take the defaults above, and the cache's
+// cache.DefaultSize and cache.DefaultIdleTTL.
 type Options struct {
 	// Transport sends every request of every credential except identity-binding
 	// token requests (which need their own TLS settings). Build it once: an
@@ -49,7 +49,8 @@ type Options struct {
 	// clone of http.DefaultTransport.
 	Transport policy.Transporter
 
-	NMIEndpoint   string        // pod identity token endpoint
+	NMIPort       int           // pod identity: NMI's port on localhost (--nmi-port)
+	NMIEndpoint   string        // pod identity token endpoint; overrides NMIPort (tests)
 	NMITimeout    time.Duration // per attempt
 	NMIRetries    int           // retries after the first attempt on 5xx, 429 and transport errors; < 0 means none
 	NMIRetryDelay time.Duration // base of the exponential backoff between NMI attempts
@@ -60,7 +61,6 @@ type Options struct {
 
 	CacheSize int           // most credentials kept
 	IdleTTL   time.Duration // credentials unused this long are dropped
-	NoReuse   bool          // baseline: a new, unwrapped credential per call and no cache
 
 	Now    func() time.Time
 	Logger klog.Logger
@@ -70,7 +70,7 @@ type Options struct {
 type Stats struct {
 	// TokenRequests counts GetToken calls passed to an underlying credential
 	// (each is one token request to Entra ID, IMDS, NMI or the token proxy,
-	// before SDK retries). Zero in NoReuse mode, where nothing is wrapped.
+	// before SDK retries).
 	TokenRequests    uint64
 	TokenCacheHits   uint64 // GetToken calls answered from the cache
 	TokenCacheMisses uint64 // GetToken calls that needed a request (their own or a shared one)
@@ -120,8 +120,11 @@ func NewManager(opts Options) *Manager {
 	if opts.Transport == nil {
 		opts.Transport = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	if opts.NMIPort <= 0 {
+		opts.NMIPort = DefaultNMIPort
+	}
 	if opts.NMIEndpoint == "" {
-		opts.NMIEndpoint = DefaultNMIEndpoint
+		opts.NMIEndpoint = "http://localhost:" + strconv.Itoa(opts.NMIPort) + "/host/token/"
 	}
 	if opts.NMITimeout <= 0 {
 		opts.NMITimeout = DefaultNMITimeout
@@ -141,10 +144,10 @@ func NewManager(opts Options) *Manager {
 		opts.ClusterCAFile = DefaultClusterCAFile
 	}
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = DefaultCacheSize
+		opts.CacheSize = cache.DefaultSize
 	}
 	if opts.IdleTTL <= 0 {
-		opts.IdleTTL = DefaultIdleTTL
+		opts.IdleTTL = cache.DefaultIdleTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -157,10 +160,7 @@ func NewManager(opts Options) *Manager {
 	if _, err := rand.Read(m.keyMAC); err != nil {
 		panic("auth: crypto/rand failed: " + err.Error()) // rand.Read never fails on supported platforms
 	}
-	m.metadata = opts.Transport
-	if !opts.NoReuse {
-		m.metadata = newMetadataTransport(opts.Transport, opts.Now)
-	}
+	m.metadata = newMetadataTransport(opts.Transport, opts.Now)
 	m.creds = cache.New(opts.CacheSize, opts.IdleTTL, opts.Now, func(string, *credEntry) { m.stats.credEvictions.Add(1) })
 	m.deprecated = cache.New[string, struct{}](opts.CacheSize, 0, opts.Now, nil)
 	return m
@@ -200,8 +200,7 @@ func (m *Manager) Stats() Stats {
 //   - pod identity: pod namespace and name, resource
 //   - identity binding: tenant, client ID, authority host, SA token
 //
-// The returned credential caches its tokens and shares concurrent requests,
-// unless Options.NoReuse is set.
+// The returned credential caches its tokens and shares concurrent requests.
 func (m *Manager) Credential(id config.Identity, pod config.Pod, authorityHost, kvResource string) (azcore.TokenCredential, string, error) {
 	if authorityHost == "" {
 		authorityHost = DefaultAuthorityHost
@@ -214,14 +213,6 @@ func (m *Manager) Credential(id config.Identity, pod config.Pod, authorityHost, 
 		return nil, "", err
 	}
 	key := m.key(id.Mode, material)
-
-	if m.opts.NoReuse {
-		cred, err := m.build(id, pod, authorityHost, kvResource)
-		if err != nil {
-			return nil, "", err
-		}
-		return cred, key, nil
-	}
 
 	if c, ok := m.lookup(key, material); ok {
 		m.stats.credHits.Add(1)

@@ -192,28 +192,6 @@ func TestCredentialValidation(t *testing.T) {
 	}
 }
 
-func TestNoReuseBuildsAFreshUnwrappedCredential(t *testing.T) {
-	m := NewManager(Options{NoReuse: true})
-	id := wi("tok", "client", tenantA)
-	c1, k1, err := m.Credential(id, testPod, authority, kvRes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, k2, _ := m.Credential(id, testPod, authority, kvRes)
-	if c1 == c2 {
-		t.Fatal("NoReuse returned the same credential twice")
-	}
-	if k1 != k2 {
-		t.Fatal("the key must still identify the material")
-	}
-	if _, wrapped := c1.(*cachingCredential); wrapped {
-		t.Fatal("NoReuse credential is wrapped")
-	}
-	if s := m.Stats(); s.Credentials != 0 || s.CredentialsCreated != 2 {
-		t.Fatalf("stats %+v", s)
-	}
-}
-
 func TestCredentialCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	m := NewManager(Options{CacheSize: 2})
 	a, b, c := sp("a", "s", tenantA), sp("b", "s", tenantA), sp("c", "s", tenantA)

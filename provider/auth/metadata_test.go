@@ -14,16 +14,14 @@ import (
 func TestAuthorityMetadataIsSharedAcrossCredentials(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		noReuse   bool
 		wantFirst int64 // metadata requests for five new pods of one tenant
 	}{
-		{"shared", false, 2},
-		{"no reuse", true, 10},
+		{"shared", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			entra := &fakeEntra{t: t}
 			clock := newFakeClock()
-			m := NewManager(Options{Transport: handlerTransport{entra}, Now: clock.Now, NoReuse: tc.noReuse})
+			m := NewManager(Options{Transport: handlerTransport{entra}, Now: clock.Now})
 			newPod := func(i int, tenant string) {
 				t.Helper()
 				cred, _, err := m.Credential(wi(fmt.Sprintf("sa-token-%s-%d", tenant, i), "client", tenant), testPod, authority, kvRes)
@@ -39,9 +37,6 @@ func TestAuthorityMetadataIsSharedAcrossCredentials(t *testing.T) {
 			}
 			if got := entra.otherRequests.Load(); got != tc.wantFirst || entra.tokenRequests.Load() != 5 {
 				t.Fatalf("5 pods: %d metadata and %d token requests, want %d and 5", got, entra.tokenRequests.Load(), tc.wantFirst)
-			}
-			if tc.noReuse {
-				return
 			}
 			newPod(0, tenantB) // another tenant has its own OpenID configuration
 			if got := entra.otherRequests.Load(); got != 4 {

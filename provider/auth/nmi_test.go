@@ -98,7 +98,7 @@ func TestNMIProtocol(t *testing.T) {
 func TestNMIExpiresOnAsNumberOrExpiresIn(t *testing.T) {
 	exp := time.Now().Add(time.Hour).Unix()
 	s := newNMIServer(t, nmiOK(fmt.Sprint(exp)))
-	m := nmiManager(s, Options{NoReuse: true})
+	m := nmiManager(s, Options{})
 	cred, _, _ := m.Credential(podIdentity, testPod, authority, kvRes)
 	if tok := mustToken(t, cred, kvScope); tok.ExpiresOn.Unix() != exp {
 		t.Fatalf("numeric expires_on: %v", tok.ExpiresOn)
@@ -107,7 +107,7 @@ func TestNMIExpiresOnAsNumberOrExpiresIn(t *testing.T) {
 	s2 := newNMIServer(t, func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, `{"token":{"access_token":"at","expires_in":"600"},"clientid":"c"}`)
 	})
-	m2 := nmiManager(s2, Options{NoReuse: true, Now: clock.Now})
+	m2 := nmiManager(s2, Options{Now: clock.Now})
 	cred2, _, _ := m2.Credential(podIdentity, testPod, authority, kvRes)
 	if tok := mustToken(t, cred2, kvScope); !tok.ExpiresOn.Equal(clock.Now().Add(10 * time.Minute)) {
 		t.Fatalf("expires_in fallback: %v", tok.ExpiresOn)
@@ -250,12 +250,19 @@ func TestPodIdentityDeprecationLoggedOncePerPod(t *testing.T) {
 		lines = append(lines, args)
 		mu.Unlock()
 	}, funcr.Options{})
-	m := NewManager(Options{NoReuse: true, Logger: logger})
+	// Credentials idle out between mounts, so every mount builds a new one: only the
+	// deprecation memory keeps the log to once per pod.
+	clock := newFakeClock()
+	m := NewManager(Options{IdleTTL: time.Minute, Now: clock.Now, Logger: logger})
 	other := config.Pod{Name: "web-1", Namespace: "shop"}
 	for _, p := range []config.Pod{testPod, testPod, other, testPod, other} {
+		clock.Advance(2 * time.Minute)
 		if _, _, err := m.Credential(podIdentity, p, authority, kvRes); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if s := m.Stats(); s.CredentialsCreated != 5 {
+		t.Fatalf("%d credentials built, want one per mount", s.CredentialsCreated)
 	}
 	mu.Lock()
 	defer mu.Unlock()

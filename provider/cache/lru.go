@@ -9,6 +9,16 @@ import (
 	"time"
 )
 
+// Defaults of the caches that keep credentials, Key Vault clients and parsed parameters
+// across mounts (--cache-size, --cache-idle-ttl), for their owners' zero values.
+const (
+	DefaultSize = 1024
+	// DefaultIdleTTL drops what no mount used for half an hour: the driver's rotation
+	// poll (2 minutes by default) touches what pods still mount long before that, and
+	// a token kept longer than its pod would not be used again.
+	DefaultIdleTTL = 30 * time.Minute
+)
+
 // LRU evicts the least recently used entry beyond Size and any entry idle longer than
 // IdleTTL (checked on access, so an idle cache costs nothing).
 type LRU[K comparable, V any] struct {

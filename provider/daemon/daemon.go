@@ -52,13 +52,15 @@ type Options struct {
 	TokenProxyURL        string
 	SNIName              string
 	CustomUserAgent      string
-	Parallelism          int
-	VaultConcurrency     int
-	MaxRetries           int
-	CacheSize            int
-	CacheIdleTTL         time.Duration
-	NMIPort              int
-	NoReuse              bool
+	// Zero values of these take the defaults of the packages they configure.
+	Parallelism      int           // mount.DefaultParallelism
+	VaultConcurrency int           // keyvault.DefaultVaultConcurrency
+	MaxRetries       int           // keyvault.DefaultMaxRetries
+	CacheSize        int           // cache.DefaultSize
+	CacheIdleTTL     time.Duration // cache.DefaultIdleTTL
+	NMIPort          int           // auth.DefaultNMIPort
+	// NoReuse runs the benchmark baseline instead of the provider (baseline.go).
+	NoReuse bool
 	// MaxResponseBytes is the largest MountResponse the driver accepts (its
 	// --max-call-recv-msg-size); 0 means the driver's default, 4 MiB.
 	MaxResponseBytes int
@@ -105,52 +107,41 @@ func Run(ctx context.Context, o Options) error {
 		httpClient = NewHTTPClient()
 	}
 	reg := metrics.New()
-	creds := auth.NewManager(auth.Options{
+	authOpts := auth.Options{
 		Transport:     userAgentClient{httpClient, version.UserAgent(o.CustomUserAgent)},
-		NMIEndpoint:   "http://localhost:" + strconv.Itoa(o.NMIPort) + "/host/token/",
+		NMIPort:       o.NMIPort,
 		TokenProxyURL: o.TokenProxyURL,
 		SNIName:       o.SNIName,
 		ClusterCAFile: o.ClusterCAFile,
 		CacheSize:     o.CacheSize,
 		IdleTTL:       o.CacheIdleTTL,
-		NoReuse:       o.NoReuse,
-	})
-	reg.CounterFunc("kvcsi_token_requests_total", "Token requests made to Entra ID, IMDS or NMI.", func() float64 { return float64(creds.Stats().TokenRequests) })
-	reg.CounterFunc("kvcsi_token_cache_hits_total", "Token requests answered from the cache.", func() float64 { return float64(creds.Stats().TokenCacheHits) })
-	reg.CounterFunc("kvcsi_token_cache_misses_total", "Token requests not answered from the cache.", func() float64 { return float64(creds.Stats().TokenCacheMisses) })
-	reg.GaugeFunc("kvcsi_credentials_cached", "Credentials kept for reuse.", func() float64 { return float64(creds.Stats().Credentials) })
-	vaults := keyvault.NewPool(keyvault.Options{
+	}
+	vaultOpts := keyvault.Options{
 		HTTPClient:       httpClient,
 		ApplicationID:    applicationID(o.CustomUserAgent),
 		CacheSize:        o.CacheSize,
 		IdleTTL:          o.CacheIdleTTL,
 		VaultConcurrency: o.VaultConcurrency,
 		MaxRetries:       o.MaxRetries,
-		NoReuse:          o.NoReuse,
 		Observer:         reg,
-	})
-	defer vaults.Close()
-	reg.GaugeFunc("kvcsi_keyvault_client_sets_cached", "Key Vault client sets (per vault and credential) kept for reuse.", func() float64 { return float64(vaults.Stats().ClientSets) })
-	reg.CounterFunc("kvcsi_keyvault_challenges_total", "401 challenges received from Key Vault.", func() float64 { return float64(vaults.Stats().ChallengesLearned) })
-	reg.CounterFunc("kvcsi_keyvault_challenges_reused_total", "Key Vault challenges answered from memory instead of a round trip.", func() float64 { return float64(vaults.Stats().ChallengesReused) })
-	reg.CounterFunc("kvcsi_keyvault_throttled_total", "Key Vault answers 429 or 503.", func() float64 { return float64(vaults.Stats().Throttled) })
-	reg.CounterFunc("kvcsi_keyvault_retries_total", "Key Vault request attempts after the first.", func() float64 { return float64(vaults.Stats().Retries) })
-	reg.CounterFunc("kvcsi_keyvault_failed_fast_total", "Key Vault requests given up after a 429 because the wait asked for did not fit the deadline.", func() float64 { return float64(vaults.Stats().FailedFast) })
-	parallelism := o.Parallelism
-	if o.NoReuse {
-		parallelism = 1
 	}
-	mounter := mount.New(mount.Options{
-		Credentials: creds,
-		Vaults:      mount.PoolVaults(vaults),
+	mountOpts := mount.Options{
 		Clouds: func(name, file string) (cloud.Environment, error) {
 			return cloud.Resolve(name, file, defaults)
 		},
 		Format:      format.Options{ConstructPEMChain: o.ConstructPEMChain, WriteCertAndKeySeparately: o.WriteCertAndKeyInSeparateFiles},
-		Parallelism: parallelism,
-	})
-	srv := &server.Server{Mounter: mounter, Observer: reg, MaxResponseBytes: o.MaxResponseBytes}
-	if !o.NoReuse {
+		Parallelism: o.Parallelism,
+	}
+	srv := &server.Server{Observer: reg, MaxResponseBytes: o.MaxResponseBytes}
+	if o.NoReuse {
+		srv.Mounter = &baselineMounter{auth: authOpts, vaults: vaultOpts, mount: mountOpts}
+	} else {
+		creds := auth.NewManager(authOpts)
+		vaults := keyvault.NewPool(vaultOpts)
+		defer vaults.Close()
+		watch(reg, creds, vaults)
+		mountOpts.Credentials, mountOpts.Vaults = creds, mount.PoolVaults(vaults)
+		srv.Mounter = mount.New(mountOpts)
 		srv.Parser = config.NewParser(parsedObjectsCacheSize, o.CacheIdleTTL)
 	}
 	g := server.NewGRPCServer(srv, reg)
@@ -215,6 +206,19 @@ func Run(ctx context.Context, o Options) error {
 	shutdown()
 	klog.InfoS("Stopped")
 	return err
+}
+
+// watch exports the credential cache's and the Key Vault pool's numbers.
+func watch(reg *metrics.Registry, creds *auth.Manager, vaults *keyvault.Pool) {
+	reg.WatchCredentials(func() metrics.CredentialStats {
+		s := creds.Stats()
+		return metrics.CredentialStats{TokenRequests: s.TokenRequests, TokenCacheHits: s.TokenCacheHits, TokenCacheMisses: s.TokenCacheMisses, Credentials: s.Credentials}
+	})
+	reg.WatchVaults(func() metrics.VaultStats {
+		s := vaults.Stats()
+		return metrics.VaultStats{ClientSets: s.ClientSets, Challenges: s.ChallengesLearned, ChallengesReused: s.ChallengesReused,
+			Throttled: s.Throttled, Retries: s.Retries, FailedFast: s.FailedFast}
+	})
 }
 
 // NewHTTPClient is the one client every outbound request shares: keep-alive pools per

@@ -43,17 +43,19 @@ import (
 type Options struct {
 	HTTPClient       *http.Client  // shared by every client; required
 	ApplicationID    string        // sent in the User-Agent (at most 24 characters)
-	CacheSize        int           // SDK client sets kept (default 1024)
-	IdleTTL          time.Duration // drop client sets unused this long (default 30m)
+	CacheSize        int           // SDK client sets kept (default cache.DefaultSize)
+	IdleTTL          time.Duration // drop client sets unused this long (default cache.DefaultIdleTTL)
 	VaultConcurrency int           // concurrent requests per vault across mounts (default DefaultVaultConcurrency)
-	MaxRetries       int           // retries of 429/5xx/transport failures (default 3; < 0 means none)
-	NoReuse          bool          // benchmark baseline: new SDK clients (and challenges) for every mount
+	MaxRetries       int           // retries of 429/5xx/transport failures (default DefaultMaxRetries; < 0 means none)
 	Observer         Observer      // optional request metrics
 	Now              func() time.Time
 }
 
-// DefaultVaultConcurrency is the per-vault limit across mounts when Options leave it 0.
-const DefaultVaultConcurrency = 32
+// Defaults for zero Options fields (--vault-concurrency, --max-retries).
+const (
+	DefaultVaultConcurrency = 32
+	DefaultMaxRetries       = 3
+)
 
 // Observer is told about every Key Vault operation (for metrics).
 type Observer interface {
@@ -66,17 +68,17 @@ type Pool struct {
 	opts    Options
 	clients *cache.LRU[string, *clientSet]
 	vaults  *cache.LRU[string, *vaultState] // per vault host: limiter and challenge
-	workers *workers                        // nil in NoReuse mode
+	workers *workers
 	stats   poolCounters
 }
 
 // NewPool builds a Pool.
 func NewPool(opts Options) *Pool {
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 1024
+		opts.CacheSize = cache.DefaultSize
 	}
 	if opts.IdleTTL <= 0 {
-		opts.IdleTTL = 30 * time.Minute
+		opts.IdleTTL = cache.DefaultIdleTTL
 	}
 	if opts.VaultConcurrency <= 0 {
 		opts.VaultConcurrency = DefaultVaultConcurrency
@@ -84,7 +86,7 @@ func NewPool(opts Options) *Pool {
 	if opts.MaxRetries < 0 {
 		opts.MaxRetries = 0
 	} else if opts.MaxRetries == 0 {
-		opts.MaxRetries = 3
+		opts.MaxRetries = DefaultMaxRetries
 	}
 	if len(opts.ApplicationID) > 24 {
 		opts.ApplicationID = opts.ApplicationID[:24]
@@ -95,13 +97,9 @@ func NewPool(opts Options) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	var w *workers
-	if !opts.NoReuse {
-		w = newWorkers(max(256, 4*opts.VaultConcurrency), time.Minute)
-	}
 	return &Pool{
 		opts:    opts,
-		workers: w,
+		workers: newWorkers(max(256, 4*opts.VaultConcurrency), time.Minute),
 		clients: cache.New[string, *clientSet](opts.CacheSize, opts.IdleTTL, opts.Now, nil),
 		// A node talks to a handful of vaults; the bound only stops a flood of
 		// distinct (mistyped) vault names from growing the map forever.
@@ -124,9 +122,7 @@ type Stats struct {
 // Close stops the pool's worker goroutines (the daemon calls it on shutdown). Calls made
 // afterwards still work, on the caller's goroutine.
 func (p *Pool) Close() {
-	if p.workers != nil {
-		p.workers.close()
-	}
+	p.workers.close()
 }
 
 // Stats returns the counters and cache sizes.
@@ -153,18 +149,19 @@ func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Va
 	state, _, _ := p.vaults.GetOrCreate(strings.ToLower(u.Host), func() (*vaultState, error) {
 		return &vaultState{limit: newLimiter(p.opts.VaultConcurrency)}, nil
 	})
-	build := func() (*clientSet, error) { return p.newClientSet(vaultURL, cred, state), nil }
-	var cs *clientSet
-	if p.opts.NoReuse {
-		// The Azure provider builds all three clients for every mount.
-		cs, _ = build()
-		cs.secretsClient()
-		cs.keysClient()
-		cs.certsClient()
-	} else {
-		cs, _, _ = p.clients.GetOrCreate(vaultURL+"\x00"+credKey, build)
-	}
+	cs, _, _ := p.clients.GetOrCreate(vaultURL+"\x00"+credKey, func() (*clientSet, error) {
+		return p.newClientSet(vaultURL, cred, state), nil
+	})
 	return &Vault{url: vaultURL, clients: cs, pool: p}, nil
+}
+
+// BuildClients builds the vault's secrets, keys and certificates clients now rather than
+// on first use, as the Azure provider does for every mount (the --no-reuse baseline).
+func (v *Vault) BuildClients() error {
+	_, serr := v.clients.secretsClient()
+	_, kerr := v.clients.keysClient()
+	_, cerr := v.clients.certsClient()
+	return errors.Join(serr, kerr, cerr)
 }
 
 // clientSet is the SDK clients of one (vault, credential), each built on first use:
@@ -197,10 +194,9 @@ func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state 
 			}
 			// Both run after the SDK's authentication policy, so neither a remembered
 			// challenge nor a token request occupies a vault slot.
-			if !p.opts.NoReuse {
-				co.PerRetryPolicies = append(co.PerRetryPolicies, &challengePolicy{state: state, now: p.opts.Now, stats: &p.stats})
-			}
-			co.PerRetryPolicies = append(co.PerRetryPolicies, &slotPolicy{limit: state.limit})
+			co.PerRetryPolicies = append(co.PerRetryPolicies,
+				&challengePolicy{state: state, now: p.opts.Now, stats: &p.stats},
+				&slotPolicy{limit: state.limit})
 			return co
 		},
 	}

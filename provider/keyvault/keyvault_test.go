@@ -163,23 +163,22 @@ func TestClientsReusedPerVaultAndCredentialKey(t *testing.T) {
 	}
 }
 
-func TestNoReuseBuildsClientsAndPaysChallengeEveryTime(t *testing.T) {
+// BuildClients builds the three SDK clients at once (the baseline's Azure-provider way).
+func TestBuildClients(t *testing.T) {
 	f := newFakeVault()
-	p := testPool(f, func(o *Options) { o.NoReuse = true })
-	ctx := deadline(t, 10*time.Second)
-	c := &fakeCred{name: "one"}
-	for i := 0; i < 3; i++ {
-		v, err := p.Vault(urlA, "same-key", c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Secret(ctx, "s", ""); err != nil {
-			t.Fatal(err)
-		}
+	p := testPool(f, nil)
+	v, err := p.Vault(urlA, "k", &fakeCred{name: "one"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	probes, authorized := f.counts(hostA)
-	if probes != 3 || authorized != 3 || p.Stats().ClientSets != 0 || c.calls.Load() != 3 {
-		t.Fatalf("probes %d authorized %d stats %+v tokens %d; want 3, 3, nothing cached, 3 tokens", probes, authorized, p.Stats(), c.calls.Load())
+	if err := v.BuildClients(); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.BuildClients(); err != nil || p.Stats().ClientsCreated != 3 {
+		t.Fatalf("clients created %d, want 3 once: %v", p.Stats().ClientsCreated, err)
+	}
+	if probes, authorized := f.counts(hostA); probes != 0 || authorized != 0 {
+		t.Fatalf("building clients sent requests: %d probes, %d authorized", probes, authorized)
 	}
 }
 

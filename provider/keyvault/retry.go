@@ -47,12 +47,7 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 	for attempt := 0; ; attempt++ {
 		*marks = callMarks{}
 		start := time.Now()
-		var err error
-		if p.workers != nil {
-			err = p.workers.do(func() error { return op(ctx) })
-		} else {
-			err = op(ctx)
-		}
+		err := p.workers.do(func() error { return op(ctx) })
 		elapsed := time.Since(start)
 		if err != nil && marks.noSlot != "" {
 			err = slotError(marks.noSlot, err)

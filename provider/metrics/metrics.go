@@ -71,17 +71,6 @@ func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})
 }
 
-// CounterFunc exposes a monotonically increasing value read on scrape (token requests,
-// cache hits and misses kept by the auth package).
-func (r *Registry) CounterFunc(name, help string, f func() float64) {
-	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
-}
-
-// GaugeFunc exposes a value read on scrape.
-func (r *Registry) GaugeFunc(name, help string, f func() float64) {
-	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-}
-
 // KeyVaultRequest records one Key Vault operation.
 func (r *Registry) KeyVaultRequest(objectType string, outcome diag.Outcome, elapsed time.Duration) {
 	r.keyvault.WithLabelValues(objectType, "", errorLabel(outcome)).Observe(elapsed.Seconds())

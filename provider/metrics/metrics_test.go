@@ -171,9 +171,8 @@ func TestInflightAndThrottle(t *testing.T) {
 
 func TestFuncsAndHandler(t *testing.T) {
 	r := New()
-	var n float64
-	r.CounterFunc("kvcsi_token_requests_total", "Token requests.", func() float64 { n++; return n })
-	r.GaugeFunc("kvcsi_credentials_cached", "Credentials.", func() float64 { return 7 })
+	var n uint64
+	r.WatchCredentials(func() CredentialStats { n++; return CredentialStats{TokenRequests: n, Credentials: 7} })
 	r.KeyVaultRequest("cert", diag.Failed(diag.KindThrottled), time.Second)
 	rec := httptest.NewRecorder()
 	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -215,6 +214,34 @@ func TestFailureIsNeverRecordedAsSuccess(t *testing.T) {
 	for _, m := range fams["kvcsi_mount_duration_seconds"].GetMetric() {
 		if o := labels(m)["outcome"]; o != "internal" {
 			t.Errorf("mount outcome %q for a failure, want internal", o)
+		}
+	}
+}
+
+// Every number of the stats snapshots reaches its metric.
+func TestWatchedStats(t *testing.T) {
+	r := New()
+	r.WatchCredentials(func() CredentialStats {
+		return CredentialStats{TokenRequests: 1, TokenCacheHits: 2, TokenCacheMisses: 3, Credentials: 4}
+	})
+	r.WatchVaults(func() VaultStats {
+		return VaultStats{ClientSets: 5, Challenges: 6, ChallengesReused: 7, Throttled: 8, Retries: 9, FailedFast: 10}
+	})
+	fams := families(t, r)
+	for name, want := range map[string]float64{
+		"kvcsi_token_requests_total": 1, "kvcsi_token_cache_hits_total": 2, "kvcsi_token_cache_misses_total": 3, "kvcsi_credentials_cached": 4,
+		"kvcsi_keyvault_client_sets_cached": 5, "kvcsi_keyvault_challenges_total": 6, "kvcsi_keyvault_challenges_reused_total": 7,
+		"kvcsi_keyvault_throttled_total": 8, "kvcsi_keyvault_retries_total": 9, "kvcsi_keyvault_failed_fast_total": 10,
+	} {
+		mf := fams[name]
+		if mf == nil || len(mf.GetMetric()) != 1 {
+			t.Errorf("no %s", name)
+			continue
+		}
+		m := mf.GetMetric()[0]
+		got := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 }
