@@ -48,7 +48,7 @@ func explainKeyVault(re *azcore.ResponseError, c Context) *Error {
 	case http.StatusNotFound:
 		x.Msg, x.Fix = c.notFound(code, answer, list)
 	case http.StatusTooManyRequests:
-		wait, _ := retryAfterOf(re)
+		wait, _ := retryAfterOf(re, c.now())
 		x.Msg = fmt.Sprintf("Key Vault %s is throttling requests: %s", c.Vault, answer)
 		x.Fix = "reduce the load on this vault: fewer pods or objects reading it, or a longer rotation poll interval of the driver"
 		if wait > 0 {
@@ -183,22 +183,11 @@ func (c Context) notFound(code, answer string, list bool) (msg, fix string) {
 	return msg, vaultFix
 }
 
-// retryAfterOf reads the wait Key Vault asked for.
-func retryAfterOf(re *azcore.ResponseError) (time.Duration, bool) {
+// retryAfterOf reads the wait Key Vault asked for, rounded for a message.
+func retryAfterOf(re *azcore.ResponseError, now time.Time) (time.Duration, bool) {
 	if re.RawResponse == nil {
 		return 0, false
 	}
-	h := re.RawResponse.Header
-	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		if ms, err := strconv.Atoi(h.Get(name)); err == nil && ms >= 0 {
-			return time.Duration(ms) * time.Millisecond, true
-		}
-	}
-	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(h.Get("Retry-After")); err == nil {
-		return max(time.Until(t), 0).Round(time.Second), true
-	}
-	return 0, false
+	d, ok := RetryAfter(re.RawResponse.Header, now)
+	return RoundWait(d), ok
 }

@@ -276,7 +276,7 @@ func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error
 		if resp.ID == nil {
 			return errors.New("key vault returned a secret without an id")
 		}
-		out = Secret{Value: resp.Value, ContentType: resp.ContentType, Version: versionOf(string(*resp.ID))}
+		out = Secret{Value: resp.Value, ContentType: resp.ContentType, Version: resp.ID.Version()}
 		if resp.KID != nil {
 			kid := string(*resp.KID)
 			out.KID = &kid
@@ -305,7 +305,7 @@ func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 			return errors.New("key id is nil")
 		}
 		k := resp.Key
-		out = Key{N: k.N, E: k.E, X: k.X, Y: k.Y, Version: versionOf(string(*k.KID))}
+		out = Key{N: k.N, E: k.E, X: k.X, Y: k.Y, Version: k.KID.Version()}
 		if k.Kty != nil {
 			s := string(*k.Kty)
 			out.Kty = &s
@@ -337,7 +337,7 @@ func (v *Vault) Certificate(ctx context.Context, name, version string) (Certific
 		if resp.CER == nil {
 			return errors.New("certificate value is nil")
 		}
-		out = Certificate{CER: resp.CER, Version: versionOf(string(*resp.ID))}
+		out = Certificate{CER: resp.CER, Version: resp.ID.Version()}
 		return nil
 	})
 	return out, err
@@ -356,11 +356,11 @@ func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name 
 			}
 			out, err = drain(ctx, c.NewListSecretPropertiesVersionsPager(name, nil),
 				func(p azsecrets.ListSecretPropertiesVersionsResponse) []*azsecrets.SecretProperties { return p.Value },
-				func(it *azsecrets.SecretProperties) (*string, *bool, *time.Time) {
+				func(it *azsecrets.SecretProperties) (*azsecrets.ID, *bool, *time.Time) {
 					if it.Attributes == nil {
-						return (*string)(it.ID), nil, nil
+						return it.ID, nil, nil
 					}
-					return (*string)(it.ID), it.Attributes.Enabled, it.Attributes.Created
+					return it.ID, it.Attributes.Enabled, it.Attributes.Created
 				})
 		case vocab.Key:
 			c, cerr := v.clients.keysClient()
@@ -369,11 +369,11 @@ func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name 
 			}
 			out, err = drain(ctx, c.NewListKeyPropertiesVersionsPager(name, nil),
 				func(p azkeys.ListKeyPropertiesVersionsResponse) []*azkeys.KeyProperties { return p.Value },
-				func(it *azkeys.KeyProperties) (*string, *bool, *time.Time) {
+				func(it *azkeys.KeyProperties) (*azkeys.ID, *bool, *time.Time) {
 					if it.Attributes == nil {
-						return (*string)(it.KID), nil, nil
+						return it.KID, nil, nil
 					}
-					return (*string)(it.KID), it.Attributes.Enabled, it.Attributes.Created
+					return it.KID, it.Attributes.Enabled, it.Attributes.Created
 				})
 		case vocab.Cert:
 			c, cerr := v.clients.certsClient()
@@ -384,11 +384,11 @@ func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name 
 				func(p azcertificates.ListCertificatePropertiesVersionsResponse) []*azcertificates.CertificateProperties {
 					return p.Value
 				},
-				func(it *azcertificates.CertificateProperties) (*string, *bool, *time.Time) {
+				func(it *azcertificates.CertificateProperties) (*azcertificates.ID, *bool, *time.Time) {
 					if it.Attributes == nil {
-						return (*string)(it.ID), nil, nil
+						return it.ID, nil, nil
 					}
-					return (*string)(it.ID), it.Attributes.Enabled, it.Attributes.Created
+					return it.ID, it.Attributes.Enabled, it.Attributes.Created
 				})
 		default:
 			return fmt.Errorf("unknown object type %q", objectType)
@@ -398,9 +398,17 @@ func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name 
 	return out, err
 }
 
+// objectID is one of the SDKs' object IDs (*azsecrets.ID, *azkeys.ID,
+// *azcertificates.ID), which parse their own version.
+type objectID interface {
+	comparable
+	Version() string
+}
+
 // drain reads every page of a versions pager; fields picks an item's id, enabled flag
 // and creation time (nil when the response lacked them).
-func drain[R, T any](ctx context.Context, pager *runtime.Pager[R], items func(R) []*T, fields func(*T) (*string, *bool, *time.Time)) ([]VersionInfo, error) {
+func drain[R, T any, ID objectID](ctx context.Context, pager *runtime.Pager[R], items func(R) []*T, fields func(*T) (ID, *bool, *time.Time)) ([]VersionInfo, error) {
+	var none ID // a nil ID
 	var out []VersionInfo
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -412,10 +420,10 @@ func drain[R, T any](ctx context.Context, pager *runtime.Pager[R], items func(R)
 				continue
 			}
 			id, enabled, created := fields(it)
-			if id == nil {
+			if id == none {
 				return nil, errors.New("key vault returned a version without an id")
 			}
-			vi := VersionInfo{Version: versionOf(*id), Enabled: enabled != nil && *enabled}
+			vi := VersionInfo{Version: id.Version(), Enabled: enabled != nil && *enabled}
 			if created != nil {
 				vi.Created = *created
 			}
@@ -423,16 +431,4 @@ func drain[R, T any](ctx context.Context, pager *runtime.Pager[R], items func(R)
 		}
 	}
 	return out, nil
-}
-
-// versionOf returns the version segment of a Key Vault object id
-// (https://<vault>/<collection>/<name>/<version>), "" if it has none.
-func versionOf(id string) string {
-	id = strings.TrimRight(id, "/")
-	parts := strings.Split(id, "/")
-	// scheme, "", host, collection, name, version
-	if len(parts) >= 6 {
-		return parts[5]
-	}
-	return ""
 }

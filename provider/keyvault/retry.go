@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -33,7 +31,6 @@ import (
 const (
 	minReserve    = 100 * time.Millisecond
 	maxReserve    = 2 * time.Second
-	maxRetryAfter = 24 * time.Hour // larger values are clamped (and never fit a mount)
 	noDeadlineMax = 60 * time.Second
 )
 
@@ -104,16 +101,16 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 func throttledError(err error, status int, wait time.Duration, retries int, fit bool) error {
 	var why string
 	if !fit {
-		why = fmt.Sprintf("Key Vault answered HTTP %d and asked to wait %s, which does not fit in the mount's deadline", status, roundWait(wait))
+		why = fmt.Sprintf("Key Vault answered HTTP %d and asked to wait %s, which does not fit in the mount's deadline", status, diag.RoundWait(wait))
 	} else {
-		why = fmt.Sprintf("Key Vault still answered HTTP %d after %d retries and asked to wait %s", status, retries, roundWait(wait))
+		why = fmt.Sprintf("Key Vault still answered HTTP %d after %d retries and asked to wait %s", status, retries, diag.RoundWait(wait))
 	}
 	return &diag.Error{
 		Kind:       diag.KindThrottled,
 		Err:        fmt.Errorf("%s: %w", why, err),
 		RetryAfter: wait,
 		Fix: fmt.Sprintf("the vault is throttling requests; retry after %s, and reduce the load on this vault: fewer pods or objects reading it, or a longer rotation poll interval of the driver",
-			roundWait(wait)),
+			diag.RoundWait(wait)),
 	}
 }
 
@@ -129,14 +126,6 @@ func slotError(host string, err error) error {
 	}
 	return &diag.Error{Kind: diag.KindDeadline, Fix: slotFix,
 		Err: fmt.Errorf("the mount's deadline passed while waiting for a free request slot to %s: %w", host, err)}
-}
-
-// roundWait prints short waits in milliseconds and longer ones in whole seconds.
-func roundWait(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(time.Second)
 }
 
 // slotPolicy holds one of the vault's slots for each HTTP exchange with Key Vault and
@@ -202,46 +191,7 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 	if !errors.As(err, &re) || re.RawResponse == nil {
 		return 0, false
 	}
-	return parseRetryAfter(re.RawResponse.Header, now)
-}
-
-// parseRetryAfter reads retry-after-ms, x-ms-retry-after-ms (milliseconds) and then
-// Retry-After (delta seconds or an HTTP date), the order azcore uses. Malformed or
-// negative values are ignored; waits are clamped to maxRetryAfter.
-func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		v := strings.TrimSpace(h.Get(name))
-		if v == "" {
-			continue
-		}
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms >= 0 {
-			if ms > maxRetryAfter.Milliseconds() {
-				return maxRetryAfter, true
-			}
-			return time.Duration(ms) * time.Millisecond, true
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		if s > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return min(d, maxRetryAfter), true
-	}
-	return 0, false
+	return diag.RetryAfter(re.RawResponse.Header, now)
 }
 
 // backoff is 200ms, 400ms, 800ms, … with ±25% jitter, capped at 5s.
