@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/kvcsi/kvcsi/provider/backoff"
 )
 
 const (
@@ -112,13 +113,10 @@ func (c *nmiCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptio
 	}
 }
 
+// backoff is the wait before another attempt: delay, doubling, at most 5s, with ±20%
+// jitter so that pods on a node do not retry in lock step.
 func (c *nmiCredential) backoff(attempt int) time.Duration {
-	d := c.delay << attempt
-	if d > maxNMIRetryWait || d <= 0 {
-		d = maxNMIRetryWait
-	}
-	// ±20% jitter so that pods on a node do not retry in lock step.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Delay(c.delay, maxNMIRetryWait, 0.2, attempt)
 }
 
 // attempt makes one request. retry reports whether a failure is worth retrying.

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	kvbackoff "github.com/kvcsi/kvcsi/provider/backoff"
 	"github.com/kvcsi/kvcsi/provider/diag"
 )
 
@@ -196,12 +197,7 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 
 // backoff is 200ms, 400ms, 800ms, … with ±25% jitter, capped at 5s.
 func backoff(attempt int) time.Duration {
-	d := 5 * time.Second
-	if attempt < 5 {
-		d = min(200*time.Millisecond<<attempt, d)
-	}
-	j := time.Duration(rand.Int64N(int64(d)/2)) - d/4
-	return d + j
+	return kvbackoff.Delay(200*time.Millisecond, 5*time.Second, 0.25, attempt)
 }
 
 // jitter is a random extra wait of up to a quarter of wait, never more than spare.
