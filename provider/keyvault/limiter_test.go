@@ -2,6 +2,7 @@ package keyvault
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,9 +84,7 @@ func TestLimiterServesInOrder(t *testing.T) {
 			l.release(tk, outcomeOK)
 		}(i)
 		// Queue them in a known order.
-		for l.stats().Waiting != i+1 {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, fmt.Sprintf("%d waiters", i+1), func() bool { return l.stats().Waiting == i+1 })
 	}
 	if st := l.stats(); st.InFlight != 1 || st.Waiting != 5 {
 		t.Fatalf("stats %+v, want 1 in flight and 5 waiting", st)
@@ -127,7 +126,7 @@ func TestLimiterHammer(t *testing.T) {
 					break
 				}
 			}
-			time.Sleep(100 * time.Microsecond)
+			time.Sleep(100 * time.Microsecond) // holds the slot a while: the point of the hammer
 			cur.Add(-1)
 			o := outcomeOK
 			if i%10 == 0 {
@@ -156,9 +155,7 @@ func TestLimiterCancelledWaiter(t *testing.T) {
 		_, err := l.acquire(ctx)
 		done <- err
 	}()
-	for l.stats().Waiting != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "one waiter", func() bool { return l.stats().Waiting == 1 })
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("cancelled waiter got a slot")

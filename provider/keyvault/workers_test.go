@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,30 +41,22 @@ func TestWorkersLimitAndIdleExit(t *testing.T) {
 	w := newWorkers(3, 50*time.Millisecond)
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
+	var running atomic.Int32
 	for i := 0; i < 10; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = w.do(func() error { <-gate; return nil })
+			_ = w.do(func() error { running.Add(1); <-gate; return nil })
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	// All ten calls run at once: three on workers, seven on their callers' goroutines.
+	waitFor(t, "ten running calls", func() bool { return running.Load() == 10 })
 	if live, _ := w.stats(); live != 3 {
 		t.Fatalf("live %d, want the limit 3", live)
 	}
 	close(gate)
 	wg.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if live, idle := w.stats(); live == 0 && idle == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			live, idle := w.stats()
-			t.Fatalf("idle workers did not exit: live %d idle %d", live, idle)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "idle workers to exit", func() bool { live, idle := w.stats(); return live == 0 && idle == 0 })
 	if err := w.do(func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +76,7 @@ func TestWorkersTimeoutRace(t *testing.T) {
 					return
 				}
 				if i%50 == 0 {
-					time.Sleep(2 * time.Millisecond)
+					time.Sleep(2 * time.Millisecond) // not a synchronisation: lets idle timeouts fire mid-run
 				}
 			}
 		}()
@@ -112,16 +105,18 @@ func TestWorkersClose(t *testing.T) {
 	if err := <-busy; err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if live, _ := w.stats(); live == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			live, idle := w.stats()
-			t.Fatalf("workers still live after close: %d (%d idle)", live, idle)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "no live workers after close", func() bool { live, _ := w.stats(); return live == 0 })
 	w.close() // idempotent
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

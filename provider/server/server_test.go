@@ -427,7 +427,19 @@ func TestServeStopsGracefully(t *testing.T) {
 	}()
 	<-entered
 	cancel() // SIGTERM: stop accepting, let the running mount finish
-	time.Sleep(100 * time.Millisecond)
+	// Graceful stop has begun once the socket refuses new connections.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("unix", ep.Address)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the socket still accepts connections after the context ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	if err := <-result; err != nil {
 		t.Fatalf("in-flight mount during graceful stop: %v", err)
