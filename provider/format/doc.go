@@ -1,6 +1,6 @@
 // Package format turns fetched Key Vault objects into file contents, byte for byte
-// as the Azure Key Vault provider writes them (shared/spec/azure-provider-compat.md
-// §4), plus kvcsi's extensions. It is pure: no network, no files, no logging.
+// as the Azure Key Vault provider writes them (docs/formats.md), plus kvcsi's
+// extensions. It is pure: no network, no files, no logging.
 // Errors (*Error) name the object and what to change, and never carry any of the
 // object's content.
 //

@@ -86,8 +86,8 @@ func certSecret(ct, value string) Fetched {
 		KID: ptr("https://v.vault.azure.net/keys/tls/0123456789abcdef0123456789abcdef")}
 }
 
-// TestEncodingsMatrix walks every row of spec §4.5: object type × objectFormat ×
-// objectEncoding.
+// TestEncodingsMatrix walks every row of the matrix in docs/formats.md: object type ×
+// objectFormat × objectEncoding.
 func TestEncodingsMatrix(t *testing.T) {
 	p := mustPKI(t)
 	pfx := mustPFX(t, pkcs12.Modern2023, p.leafKey, p.leaf, p.root, p.inter)

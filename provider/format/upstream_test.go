@@ -11,7 +11,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
-// upstreamPFXToPEM is the Azure provider's PFX → PEM pipeline (spec §4.2) without
+// upstreamPFXToPEM is the Azure provider's PFX → PEM pipeline (docs/formats.md, application/x-pkcs12) without
 // chain construction, on the library it uses, golang.org/x/crypto/pkcs12: ToPEM,
 // headers cleared, key blocks parsed as PKCS#1, PKCS#8 or SEC 1 and re-encoded as
 // PKCS#8, keys before certificates.

@@ -47,7 +47,7 @@ func labelNames(m *dto.Metric) []string {
 }
 
 // TestAzureProviderNames: keyvault_request and grpc_request keep the Azure provider's
-// metric names, histogram buckets and label names (compat spec §6.1).
+// metric names, histogram buckets and label names (docs/compatibility.md, "Metrics").
 func TestAzureProviderNames(t *testing.T) {
 	r := New()
 	r.KeyVaultRequest("secret", diag.Success(), 150*time.Millisecond)
