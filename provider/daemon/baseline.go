@@ -26,7 +26,9 @@ type baselineMounter struct {
 
 func (b *baselineMounter) Mount(ctx context.Context, m *config.Mount) (*mount.Result, error) {
 	pool := keyvault.NewPool(b.vaults)
-	defer pool.Close()
+	// A closed pool runs each call on the caller's goroutine rather than on its
+	// long-lived workers (a kvcsi optimisation), as the Azure provider does.
+	pool.Close()
 	o := b.mount
 	o.Credentials = auth.NewManager(b.auth)
 	o.Vaults = mount.VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential) (mount.Vault, error) {

@@ -102,8 +102,8 @@ func New(kind Kind, err error, fix string) error {
 // IMDS token failures, Key Vault HTTP status, rendering failures and transport
 // failures. A host name that does not resolve is KindNotFound (retrying will not make
 // it exist); other transport failures are KindUnavailable. Credential failures that
-// only Explain can read (aad-pod-identity's NMI answers are plain text) stay
-// KindUnknown here, so that callers deciding on retries leave them alone.
+// only Explain reads (aad-pod-identity's NMI answers, which the credential has already
+// retried) stay KindUnknown here, so that callers deciding on retries leave them alone.
 func Classify(err error) Kind {
 	if err == nil {
 		return KindUnknown
