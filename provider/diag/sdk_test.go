@@ -1,7 +1,6 @@
 package diag_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -279,12 +278,6 @@ func refusedError(t *testing.T) error {
 		t.Fatal("want an error")
 	}
 	return err
-}
-
-func jsonString(v any) string {
-	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(v)
-	return strings.TrimSpace(b.String())
 }
 
 // nmiError is the error of auth's aad-pod-identity credential when NMI answers status
