@@ -1,6 +1,8 @@
 # kvcsi — run `make help` for the targets.
 SHELL := /usr/bin/env bash
 GO ?= go
+# The linter, pinned; `go run pkg@version` builds it once into the Go build cache.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_URL ?= https://github.com/kvcsi/kvcsi
@@ -44,9 +46,11 @@ build-all: ## Cross-compile kvcsi for linux/amd64, linux/arm64 and windows/amd64
 	done
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck (built from its pinned module)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	cd tools/image && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
 test: lint ## Unit and integration tests (race detector), then a short run of every fuzz target

@@ -15,8 +15,6 @@ import (
 // obj is a shorthand for a single-object objects parameter.
 func obj(lines ...string) string { return objectsYAML(strings.Join(lines, "\n")) }
 
-const objPrefix = "failed to get objectType:%s"
-
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jmespath-community/go-jmespath/pkg/functions"
 	"github.com/jmespath-community/go-jmespath/pkg/interpreter"
 	"github.com/jmespath-community/go-jmespath/pkg/parsing"
+
+	"github.com/kvcsi/kvcsi/provider/heuristics"
 )
 
 // Bounds on a jmesPath expression. A SecretProviderClass is written by whoever may
@@ -183,7 +184,7 @@ func (q *JSONQuery) Extract(content []byte) (out []byte, err error) {
 	if err != nil {
 		// The interpreter's argument-type errors print the offending value.
 		msg := err.Error()
-		if strings.Contains(msg, "invalid type for:") {
+		if heuristics.JMESPathArgumentType(err) {
 			msg = "a function argument has the wrong type"
 		}
 		return nil, fmt.Errorf("evaluating JMESPath expression %q: %s", q.expr, msg)

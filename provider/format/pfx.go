@@ -85,6 +85,9 @@ func decodePFX(pfx []byte) (keys []any, certs [][]byte, err error) {
 	if err := checkPFXIterations(pfx); err != nil {
 		return nil, nil, err
 	}
+	// DecodeChain takes exactly one key bag; ToPEM reads every bag, and parsePrivateKey
+	// accepts the raw RSA/EC encodings it labels "PRIVATE KEY".
+	//lint:ignore SA1019 deliberate, see above
 	blocks, errAll := pkcs12.ToPEM(pfx, "")
 	if errAll == nil {
 		for _, b := range blocks {

@@ -121,6 +121,7 @@ func TestPFXFallbackDecoders(t *testing.T) {
 
 	t.Run("unencrypted key bag (Passwordless)", func(t *testing.T) {
 		pfx := mustPFX(t, pkcs12.Passwordless, p.leafKey, p.root, p.leaf, p.inter)
+		//lint:ignore SA1019 the test shows when PFXToPEM falls back from ToPEM
 		if _, err := pkcs12.ToPEM(pfx, ""); err == nil {
 			t.Fatal("ToPEM accepts this file: the fallback is not exercised")
 		}

@@ -57,6 +57,15 @@ func lineNumber(s string) int {
 	return n
 }
 
+// --- JMESPath (github.com/jmespath-community/go-jmespath) ---
+
+// JMESPathArgumentType reports whether a JMESPath evaluation error is the interpreter's
+// "invalid type for: <value>" — a function argument of the wrong type. Its text quotes
+// the offending value, which is secret content, so callers replace it.
+func JMESPathArgumentType(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "invalid type for:")
+}
+
 // --- Azure SDK (azcore, azidentity) and net/http ---
 
 // ChallengeResourceMismatch reports whether err is the Key Vault clients' refusal of a

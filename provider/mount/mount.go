@@ -163,7 +163,7 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 	listErrs := make([]error, len(m.Objects))
 	var listing []int
 	for i := range m.Objects {
-		if m.Objects[i].VersionHistory > 1 {
+		if m.Objects[i].HistoryFiles() > 0 {
 			listing = append(listing, i)
 			continue
 		}
@@ -327,29 +327,24 @@ func vaultURL(name string, env cloud.Environment) string {
 func (mt *Mounter) expand(ctx context.Context, v Vault, o *config.Object) ([]*task, error) {
 	base := o.FileName()
 	id := string(o.Type) + "/" + o.Name
-	if o.VersionHistory <= 1 {
+	n := o.HistoryFiles()
+	if n == 0 {
 		return []*task{{obj: o, path: base, id: id, ver: o.Version}}, nil
 	}
 	list, err := v.Versions(ctx, o.Type, o.Name)
 	if err != nil {
 		return nil, err
 	}
-	picked, err := LatestVersions(list, o.Version, int(o.VersionHistory))
+	picked, err := LatestVersions(list, o.Version, int(n))
 	if err != nil {
 		return nil, err
 	}
 	tasks := make([]*task, len(picked))
 	for i, ver := range picked {
 		idx := strconv.Itoa(i)
-		tasks[i] = &task{obj: o, path: HistoryPath(base, i, historySeparator), id: id + "/" + idx, ver: ver}
+		tasks[i] = &task{obj: o, path: config.HistoryPath(base, int64(i), config.HistorySeparator), id: id + "/" + idx, ver: ver}
 	}
 	return tasks, nil
-}
-
-// HistoryPath is the file of version index i of an objectVersionHistory object. The
-// separator is the node OS's (see separator_*.go): the Azure provider used filepath.Join.
-func HistoryPath(base string, i int, sep string) string {
-	return base + sep + strconv.Itoa(i)
 }
 
 // LatestVersions picks up to n enabled versions, newest first, starting at start

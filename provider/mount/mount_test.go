@@ -10,24 +10,6 @@ import (
 	"github.com/kvcsi/kvcsi/provider/vocab"
 )
 
-func TestHistoryPath(t *testing.T) {
-	tests := []struct {
-		base, sep string
-		i         int
-		want      string
-	}{
-		{"ring", "/", 0, "ring/0"},
-		{"dir/ring", "/", 12, "dir/ring/12"},
-		{"ring", `\`, 1, `ring\1`}, // Windows nodes, like the Azure provider's filepath.Join
-		{`dir\ring`, `\`, 3, `dir\ring\3`},
-	}
-	for _, tc := range tests {
-		if got := HistoryPath(tc.base, tc.i, tc.sep); got != tc.want {
-			t.Errorf("HistoryPath(%q, %d, %q) = %q, want %q", tc.base, tc.i, tc.sep, got, tc.want)
-		}
-	}
-}
-
 func TestLatestVersions(t *testing.T) {
 	at := func(h int) time.Time { return time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC) }
 	list := []keyvault.VersionInfo{

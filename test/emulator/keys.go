@@ -67,8 +67,12 @@ func JWKFromPublicKey(pub crypto.PublicKey) (JWK, error) {
 		default:
 			return JWK{}, fmt.Errorf("unsupported curve %s", k.Curve.Params().Name)
 		}
-		size := (k.Curve.Params().BitSize + 7) / 8
-		return JWK{Kty: "EC", Crv: crv, X: k.X.FillBytes(make([]byte, size)), Y: k.Y.FillBytes(make([]byte, size))}, nil
+		point, err := k.Bytes() // 0x04 || X || Y
+		if err != nil {
+			return JWK{}, err
+		}
+		size := (len(point) - 1) / 2
+		return JWK{Kty: "EC", Crv: crv, X: point[1 : 1+size], Y: point[1+size:]}, nil
 	case ed25519.PublicKey:
 		return JWK{}, fmt.Errorf("ed25519 keys are not supported by Key Vault")
 	}

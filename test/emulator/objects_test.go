@@ -242,8 +242,11 @@ func TestCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := ecChain.Leaf.Cert.PublicKey.(*ecdsa.PublicKey)
-	if !*k.Managed || *k.Key.Crv != azkeys.CurveNameP256 || new(big.Int).SetBytes(k.Key.X).Cmp(pub.X) != 0 {
+	point, err := ecChain.Leaf.Cert.PublicKey.(*ecdsa.PublicKey).Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*k.Managed || *k.Key.Crv != azkeys.CurveNameP256 || !bytes.Equal(k.Key.X, point[1:33]) {
 		t.Fatalf("backing key %+v", k.Key)
 	}
 	leafParsed, err := x509.ParseCertificate(got.CER)

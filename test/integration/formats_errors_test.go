@@ -29,8 +29,11 @@ func formatsMalformed(t *testing.T, h *harness.Harness) {
 		return b
 	}
 	enabled := map[string]any{"enabled": true, "created": 1700000000, "updated": 1700000000}
-	p256 := f.p256.PublicKey
-	xb, yb := p256.X.FillBytes(make([]byte, 32)), p256.Y.FillBytes(make([]byte, 32))
+	point, err := f.p256.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	xb, yb := point[1:33], point[33:]
 	offCurve := append([]byte(nil), yb...)
 	offCurve[31] ^= 1
 

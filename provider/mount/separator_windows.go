@@ -1,8 +1,0 @@
-//go:build windows
-
-package mount
-
-// historySeparator joins an objectVersionHistory base path and index. On Windows the
-// Azure provider writes "name\0" (filepath.Join), and the driver requires each path to
-// equal filepath.Clean(path), which on Windows turns "/" into "\": so "\" it must be.
-const historySeparator = `\`
