@@ -15,13 +15,14 @@ type Info struct {
 	ProxyURL string   `json:"proxyUrl"`
 	CAFile   string   `json:"caFile"`
 	NMIAddr  string   `json:"nmiAddr"`
+	IMDSAddr string   `json:"imdsAddr"`
 	AdminURL string   `json:"adminUrl"`
 	Env      []string `json:"env"`
 }
 
 // Info returns where the emulator listens.
 func (e *Emulator) Info() Info {
-	return Info{ProxyURL: e.ProxyURL(), CAFile: e.CAFile(), NMIAddr: e.NMIAddr(), AdminURL: e.AdminURL(), Env: e.Env()}
+	return Info{ProxyURL: e.ProxyURL(), CAFile: e.CAFile(), NMIAddr: e.NMIAddr(), IMDSAddr: e.IMDSAddr(), AdminURL: e.AdminURL(), Env: e.Env()}
 }
 
 type adminError struct {
@@ -89,7 +90,7 @@ func (e *Emulator) adminHandler() http.Handler {
 		if err := decode(r, &in); err != nil {
 			return nil, err
 		}
-		e.AddCloud(in.LoginHost, in.VaultSuffix)
+		e.DeclareCloud(in)
 		return nil, nil
 	})
 	handle("POST /apps", func(r *http.Request) (any, error) {
@@ -186,6 +187,42 @@ func (e *Emulator) adminHandler() http.Handler {
 			"objectId":   e.ObjectID(in.TenantID, in.ClientID),
 			"resourceId": e.ManagedIdentityResourceID(in.ClientID),
 		}, nil
+	})
+	handle("DELETE /managed-identities/{clientId}", func(r *http.Request) (any, error) {
+		e.RemoveManagedIdentity(r.PathValue("clientId"))
+		return nil, nil
+	})
+	appState := func(disabled bool) func(r *http.Request) (any, error) {
+		return func(r *http.Request) (any, error) {
+			var in struct {
+				TenantID string `json:"tenantId"`
+				ClientID string `json:"clientId"`
+			}
+			if err := decode(r, &in); err != nil {
+				return nil, err
+			}
+			if in.TenantID == "" || in.ClientID == "" {
+				return nil, badRequest("tenantId and clientId are required")
+			}
+			e.setAppDisabled(in.TenantID, in.ClientID, disabled)
+			return nil, nil
+		}
+	}
+	handle("POST /apps/disable", appState(true))
+	handle("POST /apps/enable", appState(false))
+	handle("POST /revoke-tokens/{clientId}", func(r *http.Request) (any, error) {
+		e.RevokeTokens(r.PathValue("clientId"))
+		return nil, nil
+	})
+	handle("PUT /nmi-hold", func(r *http.Request) (any, error) {
+		var in struct {
+			Hold Duration `json:"hold"`
+		}
+		if err := decode(r, &in); err != nil {
+			return nil, err
+		}
+		e.SetNMIHold(time.Duration(in.Hold))
+		return nil, nil
 	})
 	handle("POST /pod-identities", func(r *http.Request) (any, error) {
 		var in PodIdentityConfig

@@ -51,6 +51,10 @@ type FaultsConfig struct {
 	ErrorRate    float64  `json:"errorRate,omitempty"`
 	ErrorStatus  int      `json:"errorStatus,omitempty"`
 	ResetRate    float64  `json:"resetRate,omitempty"`
+
+	NoRetryAfter   bool `json:"noRetryAfter,omitempty"`
+	ThrottleStatus int  `json:"throttleStatus,omitempty"`
+	ThrottleFirst  int  `json:"throttleFirst,omitempty"`
 }
 
 // Faults converts to Faults.
@@ -59,6 +63,7 @@ func (f FaultsConfig) Faults() Faults {
 		Latency: time.Duration(f.Latency), FirstLatency: time.Duration(f.FirstLatency),
 		ThrottleRate: f.ThrottleRate, RetryAfter: time.Duration(f.RetryAfter),
 		ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus, ResetRate: f.ResetRate,
+		NoRetryAfter: f.NoRetryAfter, ThrottleStatus: f.ThrottleStatus, ThrottleFirst: f.ThrottleFirst,
 	}
 }
 
@@ -67,6 +72,7 @@ func faultsConfig(f Faults) FaultsConfig {
 		Latency: Duration(f.Latency), FirstLatency: Duration(f.FirstLatency),
 		ThrottleRate: f.ThrottleRate, RetryAfter: Duration(f.RetryAfter),
 		ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus, ResetRate: f.ResetRate,
+		NoRetryAfter: f.NoRetryAfter, ThrottleStatus: f.ThrottleStatus, ThrottleFirst: f.ThrottleFirst,
 	}
 }
 
@@ -99,12 +105,14 @@ type ManagedIdentityConfig struct {
 	SystemAssigned bool   `json:"systemAssigned,omitempty"`
 }
 
-// PodIdentityConfig is an NMI binding.
+// PodIdentityConfig is an NMI binding; AssignedAfter > 0 makes it pending
+// (AddPendingPodIdentity).
 type PodIdentityConfig struct {
-	Namespace string `json:"namespace"`
-	PodName   string `json:"podName"`
-	ClientID  string `json:"clientId"`
-	TenantID  string `json:"tenantId"`
+	Namespace     string   `json:"namespace"`
+	PodName       string   `json:"podName"`
+	ClientID      string   `json:"clientId"`
+	TenantID      string   `json:"tenantId"`
+	AssignedAfter Duration `json:"assignedAfter,omitempty"`
 }
 
 // VaultConfig is a vault and its objects.
@@ -201,7 +209,7 @@ func (e *Emulator) Apply(cfg Config) error {
 		e.AddTenant(t)
 	}
 	for _, c := range cfg.Clouds {
-		e.AddCloud(c.LoginHost, c.VaultSuffix)
+		e.DeclareCloud(c)
 	}
 	for _, a := range cfg.Apps {
 		if a.TenantID == "" || a.ClientID == "" {
@@ -228,7 +236,11 @@ func (e *Emulator) Apply(cfg Config) error {
 		if p.Namespace == "" || p.PodName == "" || p.ClientID == "" || p.TenantID == "" {
 			return errors.New("podIdentities: namespace, podName, clientId and tenantId are required")
 		}
-		e.AddPodIdentity(p.Namespace, p.PodName, p.ClientID, p.TenantID)
+		if p.AssignedAfter > 0 {
+			e.AddPendingPodIdentity(p.Namespace, p.PodName, p.ClientID, p.TenantID, time.Duration(p.AssignedAfter))
+		} else {
+			e.AddPodIdentity(p.Namespace, p.PodName, p.ClientID, p.TenantID)
+		}
 	}
 	for _, vc := range cfg.Vaults {
 		if err := e.applyVault(vc); err != nil {

@@ -59,16 +59,42 @@ type Options struct {
 	// RSACA makes the CA and server certificates RSA 2048 instead of ECDSA
 	// P-256.
 	RSACA bool
+	// CAETokenLifetime, when set, is the lifetime of tokens for clients that
+	// declare the CAE capability (azcore always does for Key Vault): Entra ID
+	// issues those for up to 28 hours, since Key Vault can revoke them with a
+	// claims challenge (RevokeTokens). Zero gives them TokenLifetime.
+	CAETokenLifetime time.Duration
+	// RefreshIn overrides the refresh_in (whole seconds) of token answers; by
+	// default only tokens living two hours or more carry one, half their lifetime.
+	RefreshIn time.Duration
+	// IMDSAddr is the IMDS listen address, default "127.0.0.1:0". A node reaches
+	// IMDS at 169.254.169.254:80, never through a proxy: see ServeIMDS.
+	IMDSAddr string
+	// NMIHold is how long NMI keeps a request for a pod whose identity is not
+	// assigned yet before it answers (real NMI: up to 80 s for an identity not
+	// even created, 100 s for one being assigned); default 0 answers at once.
+	NMIHold time.Duration
 	// LegacyFederationErrors makes federated credential mismatches answer the
 	// older combined AADSTS70021 error (400 invalid_request) instead of the
 	// current per-field AADSTS700211/700212/700213 (401 invalid_client).
 	LegacyFederationErrors bool
 }
 
-// Cloud pairs an Entra ID login host with a Key Vault DNS suffix.
+// Cloud pairs an Entra ID login host with a Key Vault DNS suffix, and names
+// the tenants that exist in that cloud and the Key Vault api-versions its vaults
+// accept. A login host the emulator already knows (a built-in cloud's) extends
+// that cloud; a new one starts a cloud with its own token signing key.
 type Cloud struct {
-	LoginHost   string `json:"loginHost"`   // e.g. "login.contoso.test"
-	VaultSuffix string `json:"vaultSuffix"` // e.g. "vault.contoso.test"
+	LoginHost   string `json:"loginHost"`             // e.g. "login.contoso.test"
+	VaultSuffix string `json:"vaultSuffix,omitempty"` // e.g. "vault.contoso.test"
+	// Tenants exist in this cloud (AddTenant declares tenants of the public cloud).
+	Tenants []string `json:"tenants,omitempty"`
+	// APIVersions replaces the Key Vault api-versions the cloud's vaults accept
+	// (default: the public cloud's list; StackHubKeyVaultAPIVersions for a Stack Hub).
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// ADFS makes the login host an AD FS authority, as on an Azure Stack Hub
+	// without Entra ID: https://<host>/adfs, one tenant named "adfs".
+	ADFS bool `json:"adfs,omitempty"`
 }
 
 // Emulator is a running emulator. All methods are safe for concurrent use.
@@ -80,25 +106,26 @@ type Emulator struct {
 	caFile string
 	ca     *authority
 
-	proxyLn, nmiLn, adminLn net.Listener
-	proxySrv, tlsSrv        *http.Server
-	nmiSrv, adminSrv        *http.Server
-	tunnels                 *connListener
-	wg                      sync.WaitGroup
+	proxyLn, nmiLn, adminLn, imdsLn net.Listener
+	proxySrv, tlsSrv                *http.Server
+	nmiSrv, adminSrv, imdsSrv       *http.Server
+	tunnels                         *connListener
+	wg                              sync.WaitGroup
 
 	ids *idSource
 
 	mu             sync.Mutex
-	loginHosts     map[string]bool
-	vaultSuffixes  map[string]string // suffix -> login host for its challenge
+	clouds         []*cloudState // the first is the public cloud
 	tenants        map[string]*tenant
 	tenantOrder    []string
 	issuers        map[string]*Issuer
-	signer         *jwtSigner
 	vaults         map[string]*Vault
 	managed        map[string]*managedIdentity // by client ID
 	systemIdentity string                      // client ID of the system-assigned identity
 	podIdentities  map[string]podBinding       // "<ns>/<pod>"
+	issuedAt       map[string]time.Time        // CAE tokens' issue times by uti
+	revokedBefore  map[string]time.Time        // RevokeTokens: by lower-case client ID
+	vaultInFlight  map[string]int              // requests being answered, per vault
 	tokenLifetime  time.Duration
 	faults         map[Service]*faultState
 	counts         Counts
@@ -119,6 +146,9 @@ func Start(opts Options) (*Emulator, error) {
 	if opts.AdminAddr == "" {
 		opts.AdminAddr = "127.0.0.1:0"
 	}
+	if opts.IMDSAddr == "" {
+		opts.IMDSAddr = "127.0.0.1:0"
+	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 2
 	}
@@ -128,34 +158,29 @@ func Start(opts Options) (*Emulator, error) {
 	e := &Emulator{
 		opts:          opts,
 		ids:           newIDSource(opts.Seed),
-		loginHosts:    map[string]bool{},
-		vaultSuffixes: map[string]string{},
 		tenants:       map[string]*tenant{},
 		issuers:       map[string]*Issuer{},
 		vaults:        map[string]*Vault{},
 		managed:       map[string]*managedIdentity{},
 		podIdentities: map[string]podBinding{},
+		issuedAt:      map[string]time.Time{},
+		revokedBefore: map[string]time.Time{},
+		vaultInFlight: map[string]int{},
 		tokenLifetime: opts.TokenLifetime,
 		faults:        map[Service]*faultState{},
 	}
 	e.counts = newCounts()
-	for _, h := range builtinLoginHosts {
-		e.loginHosts[h] = true
-	}
-	for suffix, login := range builtinVaultSuffixes {
-		e.vaultSuffixes[suffix] = login
+	var err error
+	if e.clouds, err = builtinClouds(e.ids); err != nil {
+		return nil, err
 	}
 	for _, h := range opts.ExtraHosts {
 		e.addExtraHost(h)
 	}
 	for _, c := range opts.Clouds {
-		e.AddCloud(c.LoginHost, c.VaultSuffix)
+		e.DeclareCloud(c)
 	}
 
-	var err error
-	if e.signer, err = newJWTSigner(e.ids); err != nil {
-		return nil, err
-	}
 	if e.ca, err = newAuthority(!opts.RSACA); err != nil {
 		return nil, err
 	}
@@ -195,6 +220,12 @@ func (e *Emulator) listen() error {
 		e.nmiLn.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	if e.imdsLn, err = net.Listen("tcp", e.opts.IMDSAddr); err != nil {
+		e.proxyLn.Close()
+		e.nmiLn.Close()
+		e.adminLn.Close()
+		return fmt.Errorf("imds listener: %w", err)
+	}
 	e.tunnels = newConnListener(e.proxyLn.Addr())
 
 	tlsConf := &tls.Config{
@@ -225,19 +256,38 @@ func (e *Emulator) listen() error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          quietLogger(),
 	}
-	serve := func(srv *http.Server, ln net.Listener) {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			_ = srv.Serve(ln)
-		}()
+	e.imdsSrv = &http.Server{
+		Handler:           http.HandlerFunc(e.serveIMDS),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          quietLogger(),
 	}
-	serve(e.tlsSrv, tls.NewListener(e.tunnels, tlsConf))
-	serve(e.proxySrv, e.proxyLn)
-	serve(e.nmiSrv, e.nmiLn)
-	serve(e.adminSrv, e.adminLn)
+	e.serve(e.tlsSrv, tls.NewListener(e.tunnels, tlsConf))
+	e.serve(e.proxySrv, e.proxyLn)
+	e.serve(e.nmiSrv, e.nmiLn)
+	e.serve(e.adminSrv, e.adminLn)
+	e.serve(e.imdsSrv, e.imdsLn)
 	return nil
 }
+
+func (e *Emulator) serve(srv *http.Server, ln net.Listener) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		_ = srv.Serve(ln)
+	}()
+}
+
+// ServeIMDS answers IMDS on one more listener until Close, such as one bound to
+// 169.254.169.254:80 inside a network namespace: that is how a node reaches
+// IMDS, directly and never through a proxy.
+func (e *Emulator) ServeIMDS(ln net.Listener) { e.serve(e.imdsSrv, ln) }
+
+// ServeProxy runs the HTTP proxy on one more listener until Close (e.g. inside
+// a network namespace, for a process that runs there).
+func (e *Emulator) ServeProxy(ln net.Listener) { e.serve(e.proxySrv, ln) }
+
+// ServeNMI answers NMI on one more listener until Close.
+func (e *Emulator) ServeNMI(ln net.Listener) { e.serve(e.nmiSrv, ln) }
 
 // Close stops every listener and removes the temporary directory, if any.
 func (e *Emulator) Close() error {
@@ -245,7 +295,7 @@ func (e *Emulator) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		var errs []error
-		for _, srv := range []*http.Server{e.proxySrv, e.tlsSrv, e.nmiSrv, e.adminSrv} {
+		for _, srv := range []*http.Server{e.proxySrv, e.tlsSrv, e.nmiSrv, e.adminSrv, e.imdsSrv} {
 			if err := srv.Shutdown(ctx); err != nil {
 				srv.Close()
 			}
@@ -286,6 +336,10 @@ func (e *Emulator) CAPool() *x509.CertPool {
 // NMIAddr is the NMI listener's "127.0.0.1:port".
 func (e *Emulator) NMIAddr() string { return e.nmiLn.Addr().String() }
 
+// IMDSAddr is the IMDS listener's "127.0.0.1:port", a stand-in for
+// 169.254.169.254:80 (see ServeIMDS and HTTPClient).
+func (e *Emulator) IMDSAddr() string { return e.imdsLn.Addr().String() }
+
 // AdminURL is the base URL of the admin API, "http://127.0.0.1:port".
 func (e *Emulator) AdminURL() string { return "http://" + e.adminLn.Addr().String() }
 
@@ -304,13 +358,20 @@ func (e *Emulator) Env() []string {
 }
 
 // HTTPClient returns a new client that sends every request through the
-// emulator's proxy and trusts only the emulator's CA. Its transport can be
-// used as azcore ClientOptions.Transport.
+// emulator's proxy and trusts only the emulator's CA, except requests for
+// 169.254.169.254, which it sends directly to the IMDS listener (as a node
+// routes them). Its transport can be used as azcore ClientOptions.Transport.
 func (e *Emulator) HTTPClient() *http.Client {
 	proxyURL, _ := url.Parse(e.ProxyURL())
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:               http.ProxyURL(proxyURL),
+			Proxy: func(r *http.Request) (*url.URL, error) {
+				if r.URL.Hostname() == imdsHost {
+					return nil, nil
+				}
+				return proxyURL, nil
+			},
+			DialContext:         e.DialContext,
 			TLSClientConfig:     &tls.Config{RootCAs: e.CAPool(), MinVersion: tls.VersionTLS12},
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     30 * time.Second,
@@ -318,6 +379,17 @@ func (e *Emulator) HTTPClient() *http.Client {
 		},
 		Timeout: 60 * time.Second,
 	}
+}
+
+// DialContext dials like net.Dialer, except that 169.254.169.254:80 reaches
+// the emulator's IMDS listener: an in-process stand-in for the route a node
+// has to IMDS. Use it as http.Transport.DialContext.
+func (e *Emulator) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == imdsHost && port == "80" {
+		addr = e.IMDSAddr()
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 func (e *Emulator) logf(format string, args ...any) {

@@ -433,8 +433,7 @@ func TestWorkloadIdentity(t *testing.T) {
 	})
 
 	t.Run("custom cloud authority", func(t *testing.T) {
-		e := newEmulator(t, Options{Clouds: []Cloud{{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test"}}})
-		e.AddTenant(tenantA)
+		e := newEmulator(t, Options{Clouds: []Cloud{{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test", Tenants: []string{tenantA}}}})
 		iss := e.AddIssuer(issuerURL)
 		e.AddFederatedCredential(tenantA, appWI, FederatedCredential{Issuer: issuerURL, Subject: saSubject})
 		v := e.Vault("kv-custom")

@@ -22,8 +22,9 @@ const DefaultFederatedAudience = "api://AzureADTokenExchange"
 const jwtBearerAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 type tenant struct {
-	id   string
-	apps map[string]*app // by lower-case client ID
+	id     string
+	apps   map[string]*app      // by lower-case client ID
+	clouds map[*cloudState]bool // the clouds the tenant exists in
 }
 
 type app struct {
@@ -31,6 +32,7 @@ type app struct {
 	objectID string
 	secrets  []string
 	fics     []FederatedCredential
+	disabled bool // DisableApp: sign-in refused with AADSTS7000112
 }
 
 // FederatedCredential is a federated identity credential on an app
@@ -42,22 +44,37 @@ type FederatedCredential struct {
 	Audiences []string `json:"audiences,omitempty"` // default [api://AzureADTokenExchange]
 }
 
-// AddTenant declares a tenant (idempotent).
+// AddTenant declares a tenant of the public cloud (idempotent). Tenants of
+// other clouds are declared with Cloud.Tenants or AddTenantToCloud.
 func (e *Emulator) AddTenant(tenantID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.tenantLocked(tenantID)
+	e.tenantLocked(tenantID).clouds[e.publicCloud()] = true
 }
 
 func (e *Emulator) tenantLocked(tenantID string) *tenant {
 	key := strings.ToLower(tenantID)
 	t := e.tenants[key]
 	if t == nil {
-		t = &tenant{id: tenantID, apps: map[string]*app{}}
+		t = &tenant{id: tenantID, apps: map[string]*app{}, clouds: map[*cloudState]bool{}}
 		e.tenants[key] = t
 		e.tenantOrder = append(e.tenantOrder, tenantID)
 	}
 	return t
+}
+
+// DisableApp disables an app's (or managed identity's) service principal in a
+// tenant: token requests are refused with AADSTS7000112, as Entra ID does when
+// "Enabled for users to sign in" is off. EnableApp undoes it.
+func (e *Emulator) DisableApp(tenantID, clientID string) { e.setAppDisabled(tenantID, clientID, true) }
+
+// EnableApp enables an app disabled with DisableApp.
+func (e *Emulator) EnableApp(tenantID, clientID string) { e.setAppDisabled(tenantID, clientID, false) }
+
+func (e *Emulator) setAppDisabled(tenantID, clientID string, disabled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.appLocked(tenantID, clientID).disabled = disabled
 }
 
 // AddApp declares an app registration (service principal) in a tenant,
@@ -70,6 +87,9 @@ func (e *Emulator) AddApp(tenantID, clientID string) {
 
 func (e *Emulator) appLocked(tenantID, clientID string) *app {
 	t := e.tenantLocked(tenantID)
+	if len(t.clouds) == 0 {
+		t.clouds[e.publicCloud()] = true // a tenant first named by an app is a public-cloud one
+	}
 	key := strings.ToLower(clientID)
 	a := t.apps[key]
 	if a == nil {
@@ -261,7 +281,7 @@ func (e *Emulator) serveEntra(w http.ResponseWriter, r *http.Request, host strin
 		return
 	case faultThrottle:
 		e.countEntra(r)
-		setRetryAfter(w.Header(), f.RetryAfter)
+		f.setThrottleHeaders(w.Header())
 		e.aadError(w, r, host, http.StatusTooManyRequests, "temporarily_unavailable", 90055,
 			"The request has been throttled due to too many requests to the tenant. Retry the request after the time indicated in the Retry-After header.")
 		return
@@ -275,16 +295,19 @@ func (e *Emulator) serveEntra(w http.ResponseWriter, r *http.Request, host strin
 	if r.Method == http.MethodGet {
 		e.logf("entra: GET https://%s%s", host, r.URL.Path)
 	}
+	c := e.cloudByLoginHost(host)
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case c.adfs:
+		e.serveADFS(w, r, c, host, parts)
 	case r.URL.Path == "/common/discovery/instance":
 		e.serveInstanceDiscovery(w, r, host)
 	case len(parts) == 4 && parts[1] == "v2.0" && parts[2] == ".well-known" && parts[3] == "openid-configuration":
-		e.serveOpenIDConfig(w, r, host, parts[0])
+		e.serveOpenIDConfig(w, r, c, host, parts[0])
 	case len(parts) == 4 && parts[1] == "discovery" && parts[2] == "v2.0" && parts[3] == "keys":
-		writeJSON(w, http.StatusOK, e.signer.jwks())
+		writeJSON(w, http.StatusOK, c.signer.jwks())
 	case len(parts) == 4 && parts[1] == "oauth2" && parts[2] == "v2.0" && parts[3] == "token":
-		e.serveToken(w, r, host, parts[0])
+		e.serveToken(w, r, c, host, parts[0])
 	default:
 		e.logf("entra: %s %s -> 404", r.Method, r.URL.Path)
 		http.NotFound(w, r)
@@ -348,9 +371,9 @@ func (e *Emulator) instanceMetadata() []map[string]any {
 	}
 	e.mu.Lock()
 	var custom []string
-	for h := range e.loginHosts {
-		if !slices.Contains(builtinLoginHosts, h) {
-			custom = append(custom, h)
+	for _, c := range e.clouds[4:] { // after the four built-in clouds
+		if !c.adfs {
+			custom = append(custom, c.loginHosts...)
 		}
 	}
 	e.mu.Unlock()
@@ -361,19 +384,25 @@ func (e *Emulator) instanceMetadata() []map[string]any {
 	return md
 }
 
-func (e *Emulator) lookupTenant(id string) *tenant {
+// lookupTenant finds a tenant of cloud c: a tenant of another cloud does not
+// exist for c's login hosts.
+func (e *Emulator) lookupTenant(c *cloudState, id string) *tenant {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.tenants[strings.ToLower(id)]
+	t := e.tenants[strings.ToLower(id)]
+	if t == nil || !t.clouds[c] {
+		return nil
+	}
+	return t
 }
 
-func (e *Emulator) serveOpenIDConfig(w http.ResponseWriter, r *http.Request, host, tenantSeg string) {
+func (e *Emulator) serveOpenIDConfig(w http.ResponseWriter, r *http.Request, c *cloudState, host, tenantSeg string) {
 	issuerTenant := tenantSeg
 	switch strings.ToLower(tenantSeg) {
 	case "common", "organizations":
 		issuerTenant = "{tenantid}"
 	default:
-		t := e.lookupTenant(tenantSeg)
+		t := e.lookupTenant(c, tenantSeg)
 		if t == nil {
 			e.aadError(w, r, host, http.StatusBadRequest, "invalid_tenant", 90002, tenantNotFound(tenantSeg))
 			return
@@ -435,7 +464,7 @@ func (e *Emulator) aadError(w http.ResponseWriter, r *http.Request, host string,
 // defaultScopes are added by MSAL to every request and carry no resource.
 var defaultScopes = map[string]bool{"openid": true, "offline_access": true, "profile": true}
 
-func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, host, tenantSeg string) {
+func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, c *cloudState, host, tenantSeg string) {
 	if r.Method != http.MethodPost {
 		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 900561,
 			fmt.Sprintf("The endpoint only accepts POST, OPTIONS requests. Received a %s request.", r.Method))
@@ -447,7 +476,7 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, host, tena
 		return
 	}
 	form := r.PostForm
-	t := e.lookupTenant(tenantSeg)
+	t := e.lookupTenant(c, tenantSeg)
 	if t == nil {
 		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(tenantSeg))
 		return
@@ -482,11 +511,11 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, host, tena
 	a := t.apps[strings.ToLower(clientID)]
 	var secrets []string
 	var fics []FederatedCredential
-	oid := ""
+	oid, disabled := "", false
 	if a != nil {
 		secrets = slices.Clone(a.secrets)
 		fics = slices.Clone(a.fics)
-		oid = a.objectID
+		oid, disabled = a.objectID, a.disabled
 	}
 	e.mu.Unlock()
 	if a == nil {
@@ -525,19 +554,55 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, host, tena
 		return
 	}
 
-	if !e.knownResource(resource) {
+	if disabled {
+		e.aadError(w, r, host, http.StatusBadRequest, "unauthorized_client", 7000112,
+			fmt.Sprintf("Application '%s'(%s) is disabled.", clientID, clientID))
+		return
+	}
+	if !e.knownResource(c, resource) {
 		e.aadError(w, r, host, http.StatusBadRequest, "invalid_resource", 500011,
 			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, t.id))
 		return
 	}
-	tok, expiresIn := e.issueAccessToken(t.id, clientID, oid, resource, map[string]any{"appidacr": appidacr})
-	e.logf("entra: token for client %s in tenant %s, resource %s", clientID, t.id, resource)
-	writeJSON(w, http.StatusOK, map[string]any{
+	cae, err := clientCapableOfCAE(form.Get("claims"))
+	if err != nil {
+		e.aadError(w, r, host, http.StatusBadRequest, "invalid_request", 90014,
+			"The request body must contain the following parameter: 'claims' in valid JSON form.")
+		return
+	}
+	tok := e.issueAccessToken(c, host, t.id, clientID, oid, resource, map[string]any{"appidacr": appidacr}, cae)
+	e.logf("entra: token for client %s in tenant %s, resource %s (cae %v)", clientID, t.id, resource, cae)
+	body := map[string]any{
 		"token_type":     "Bearer",
-		"expires_in":     expiresIn,
-		"ext_expires_in": expiresIn,
-		"access_token":   tok,
-	})
+		"expires_in":     tok.expiresIn,
+		"ext_expires_in": tok.expiresIn,
+		"access_token":   tok.token,
+	}
+	if tok.refreshIn > 0 {
+		body["refresh_in"] = tok.refreshIn
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// clientCapableOfCAE reads the token request's claims parameter: MSAL sends
+// {"access_token":{"xms_cc":{"values":["CP1"]}}} for a client that handles
+// claims challenges (azcore asks for that on every Key Vault request), merged
+// with the claims of a challenge it answers.
+func clientCapableOfCAE(claims string) (bool, error) {
+	if claims == "" {
+		return false, nil
+	}
+	var c struct {
+		AccessToken struct {
+			XMSCC *struct {
+				Values []string `json:"values"`
+			} `json:"xms_cc"`
+		} `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(claims), &c); err != nil {
+		return false, err
+	}
+	return c.AccessToken.XMSCC != nil && slices.Contains(c.AccessToken.XMSCC.Values, "CP1"), nil
 }
 
 // checkAssertion validates a federated client assertion against the app's
@@ -620,28 +685,37 @@ func (e *Emulator) checkAssertion(w http.ResponseWriter, r *http.Request, host, 
 	return true
 }
 
-// knownResource says whether Entra ID knows the resource (application ID URI).
-func (e *Emulator) knownResource(resource string) bool {
-	if e.isVaultResource(resource) {
-		return true
-	}
-	switch strings.TrimSuffix(resource, "/") {
-	case "https://management.azure.com", "https://management.core.windows.net",
-		"https://graph.microsoft.com", "https://storage.azure.com":
-		return true
-	}
-	return false
+type issuedToken struct {
+	token     string
+	expiresIn int // seconds
+	refreshIn int // seconds; 0 when the answer carries no refresh_in
 }
 
-// issueAccessToken mints an access token signed by the emulator for a client
-// in a tenant, returning it and its expires_in in seconds.
-func (e *Emulator) issueAccessToken(tenantID, clientID, oid, resource string, extra map[string]any) (string, int) {
+// issueAccessToken mints an access token of cloud c, signed with the cloud's
+// key, for a client in a tenant. host is the service that issues it (a login
+// host, IMDS or NMI), counted in Counts.TokensByHost. A CAE token (the client
+// declared the CP1 capability) lives Options.CAETokenLifetime, carries
+// xms_cc and can be revoked with RevokeTokens; a long-lived one comes with
+// refresh_in, half its lifetime, as Entra ID sends.
+func (e *Emulator) issueAccessToken(c *cloudState, host, tenantID, clientID, oid, resource string, extra map[string]any, cae bool) issuedToken {
 	e.mu.Lock()
 	lifetime := e.tokenLifetime
+	if cae && e.opts.CAETokenLifetime > 0 {
+		lifetime = e.opts.CAETokenLifetime
+	}
 	e.counts.TokensIssued[clientID]++
+	e.counts.TokensByHost[host]++
 	e.mu.Unlock()
 	now := time.Now()
-	iss := "https://sts.windows.net/" + tenantID + "/"
+	iss := c.issuer(tenantID)
+	refreshIn := 0
+	if lifetime >= 2*time.Hour {
+		refreshIn = int(lifetime / 2 / time.Second)
+	}
+	if e.opts.RefreshIn > 0 {
+		refreshIn = int(e.opts.RefreshIn / time.Second)
+	}
+	uti := b64.EncodeToString(e.ids.bytes(16))
 	claims := map[string]any{
 		"aud":      resource,
 		"iss":      iss,
@@ -656,13 +730,22 @@ func (e *Emulator) issueAccessToken(tenantID, clientID, oid, resource string, ex
 		"oid":      oid,
 		"sub":      oid,
 		"tid":      tenantID,
-		"uti":      b64.EncodeToString(e.ids.bytes(16)),
+		"uti":      uti,
 		"ver":      "1.0",
+	}
+	if c.adfs {
+		delete(claims, "tid") // AD FS tokens name no tenant
+	}
+	if cae {
+		claims["xms_cc"] = []string{"CP1"}
+		e.mu.Lock()
+		e.issuedAt[uti] = now
+		e.mu.Unlock()
 	}
 	for k, v := range extra {
 		claims[k] = v
 	}
-	return e.signer.sign(claims), int(lifetime / time.Second)
+	return issuedToken{token: c.signer.sign(claims), expiresIn: int(lifetime / time.Second), refreshIn: refreshIn}
 }
 
 // SetTokenLifetime changes the lifetime of access tokens issued from now on.
@@ -684,4 +767,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// serveADFS answers an AD FS authority (Azure Stack Hub without Entra ID):
+// https://<host>/adfs is the only authority, with no tenants. MSAL reads its
+// OpenID configuration at /adfs/.well-known/openid-configuration and skips
+// instance discovery.
+func (e *Emulator) serveADFS(w http.ResponseWriter, r *http.Request, c *cloudState, host string, parts []string) {
+	base := "https://" + host + "/adfs"
+	switch {
+	case len(parts) == 3 && parts[0] == "adfs" && parts[1] == ".well-known" && parts[2] == "openid-configuration":
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer":                                base,
+			"authorization_endpoint":                base + "/oauth2/authorize/",
+			"token_endpoint":                        base + "/oauth2/token/",
+			"jwks_uri":                              base + "/discovery/keys",
+			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "private_key_jwt", "windows_client_authentication"},
+			"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token", "code token", "code id_token token"},
+			"scopes_supported":                      []string{"openid", "profile", "email", "allatclaims", "logon_cert", "vpn_cert", "user_impersonation"},
+			"access_token_issuer":                   "http://" + host + "/adfs/services/trust",
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	case len(parts) == 3 && parts[0] == "adfs" && parts[1] == "discovery" && parts[2] == "keys":
+		writeJSON(w, http.StatusOK, c.signer.jwks())
+	case len(parts) == 3 && parts[0] == "adfs" && parts[1] == "oauth2" && parts[2] == "token":
+		e.serveToken(w, r, c, host, "adfs")
+	default:
+		e.logf("adfs: %s %s -> 404", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+	}
 }

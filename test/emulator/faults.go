@@ -35,6 +35,14 @@ type Faults struct {
 	// seconds an x-ms-retry-after-ms header (which azcore honours first) is
 	// added so tests can throttle without waiting whole seconds.
 	RetryAfter time.Duration `json:"retryAfter,omitempty"`
+	// NoRetryAfter sends throttled answers without any Retry-After header:
+	// Key Vault's guidance promises exponential back-off, not always a header.
+	NoRetryAfter bool `json:"noRetryAfter,omitempty"`
+	// ThrottleStatus is the status of throttled answers: 429 (default) or 503.
+	ThrottleStatus int `json:"throttleStatus,omitempty"`
+	// ThrottleFirst throttles the first n requests after SetFaults, then none
+	// (on top of ThrottleRate).
+	ThrottleFirst int `json:"throttleFirst,omitempty"`
 	// ErrorRate answers ErrorStatus (default 500) with the service's error body.
 	ErrorRate   float64 `json:"errorRate,omitempty"`
 	ErrorStatus int     `json:"errorStatus,omitempty"`
@@ -45,6 +53,7 @@ type Faults struct {
 type faultState struct {
 	f         Faults
 	firstDone bool
+	throttled int // requests answered by ThrottleFirst so far
 }
 
 // SetFaults replaces the faults of one service; the zero Faults clears them.
@@ -80,12 +89,17 @@ func (e *Emulator) applyFaults(r *http.Request, s Service) (faultAction, Faults)
 	fs := e.faults[s]
 	var f Faults
 	delay := time.Duration(0)
+	throttleNow := false
 	if fs != nil {
 		f = fs.f
 		delay = f.Latency
 		if !fs.firstDone {
 			fs.firstDone = true
 			delay += f.FirstLatency
+		}
+		if fs.throttled < f.ThrottleFirst {
+			fs.throttled++
+			throttleNow = true
 		}
 	}
 	e.mu.Unlock()
@@ -104,7 +118,7 @@ func (e *Emulator) applyFaults(r *http.Request, s Service) (faultAction, Faults)
 	switch {
 	case f.ResetRate > 0 && e.ids.float() < f.ResetRate:
 		return faultReset, f
-	case f.ThrottleRate > 0 && e.ids.float() < f.ThrottleRate:
+	case throttleNow || (f.ThrottleRate > 0 && e.ids.float() < f.ThrottleRate):
 		return faultThrottle, f
 	case f.ErrorRate > 0 && e.ids.float() < f.ErrorRate:
 		return faultError, f
@@ -117,6 +131,21 @@ func (f Faults) errorStatus() int {
 		return f.ErrorStatus
 	}
 	return http.StatusInternalServerError
+}
+
+func (f Faults) throttleStatus() int {
+	if f.ThrottleStatus == http.StatusServiceUnavailable {
+		return f.ThrottleStatus
+	}
+	return http.StatusTooManyRequests
+}
+
+// setThrottleHeaders sets the Retry-After of a throttled answer, unless the
+// faults say to send none.
+func (f Faults) setThrottleHeaders(h http.Header) {
+	if !f.NoRetryAfter {
+		setRetryAfter(h, f.RetryAfter)
+	}
 }
 
 func setRetryAfter(h http.Header, d time.Duration) {
@@ -143,7 +172,20 @@ type Counts struct {
 	// requests.
 	DiscoveryRequests int `json:"discoveryRequests"`
 	IMDSRequests      int `json:"imdsRequests"`
-	NMIRequests       int `json:"nmiRequests"`
+	// IMDSProxied counts IMDS requests refused because they came through a proxy.
+	IMDSProxied int `json:"imdsProxied"`
+	NMIRequests int `json:"nmiRequests"`
+	// NMIPending counts NMI answers 404: the pod's identity not assigned yet.
+	NMIPending int `json:"nmiPending"`
+	// TokensByHost counts access tokens issued by the host that issued them:
+	// a login host ("login.microsoftonline.us"), "169.254.169.254" or "nmi".
+	TokensByHost map[string]int `json:"tokensByHost"`
+	// KeyVaultClaimsChallenges counts 401 insufficient_claims answers to revoked
+	// CAE tokens (RevokeTokens).
+	KeyVaultClaimsChallenges int `json:"keyVaultClaimsChallenges"`
+	// KeyVaultMaxConcurrent is the highest number of requests one vault was
+	// answering at the same time, per vault name.
+	KeyVaultMaxConcurrent map[string]int `json:"keyVaultMaxConcurrent"`
 	// KeyVaultRequests counts every request to a vault host.
 	KeyVaultRequests int `json:"keyVaultRequests"`
 	// KeyVaultChallenges counts 401 answers to requests without a token.
@@ -166,6 +208,9 @@ func newCounts() Counts {
 		KeyVaultByOp:    map[string]int{},
 		KeyVaultByVault: map[string]int{},
 		Tunnels:         map[string]int{},
+		TokensByHost:    map[string]int{},
+
+		KeyVaultMaxConcurrent: map[string]int{},
 	}
 }
 
@@ -179,6 +224,8 @@ func (e *Emulator) Counts() Counts {
 	c.KeyVaultByOp = maps.Clone(c.KeyVaultByOp)
 	c.KeyVaultByVault = maps.Clone(c.KeyVaultByVault)
 	c.Tunnels = maps.Clone(c.Tunnels)
+	c.TokensByHost = maps.Clone(c.TokensByHost)
+	c.KeyVaultMaxConcurrent = maps.Clone(c.KeyVaultMaxConcurrent)
 	return c
 }
 

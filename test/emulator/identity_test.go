@@ -112,21 +112,63 @@ func TestManagedIdentity(t *testing.T) {
 		authErr(t, err, "Identity not found")
 	})
 
-	t.Run("no system-assigned identity", func(t *testing.T) {
-		e := newEmulator(t)
+	// Real IMDS with no identity named in the request: the system-assigned one;
+	// without it, the only user-assigned one; several and none chosen is an error.
+	// MSAL caches managed identity tokens process-wide by identity and resource,
+	// so these use a vault suffix of their own (in the public cloud, whose tokens
+	// IMDS hands out).
+	t.Run("one user-assigned identity, used by default", func(t *testing.T) {
+		e := newEmulator(t, Options{Clouds: []Cloud{{VaultSuffix: "vault.mi-one.test"}}})
 		e.AddTenant(tenantA)
 		e.AddManagedIdentity(miUser, false, tenantA)
+		v := e.Vault("kv-mi")
+		v.Grant(miUser, SecretGet)
+		v.SetSecret("s", "only-one", SecretOptions{})
+		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: clientOpts(e)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := secretsClient(t, e, "https://kv-mi.vault.mi-one.test/", cred).GetSecret(ctxT(t), "s", "", nil)
+		if err != nil || *got.Value != "only-one" {
+			t.Fatalf("got %v", err)
+		}
+		if n := e.Counts().TokensIssued[miUser]; n != 1 {
+			t.Fatalf("tokens issued to the user-assigned identity: %d", n)
+		}
+	})
+	t.Run("several user-assigned identities, none chosen", func(t *testing.T) {
+		e := newEmulator(t, Options{Clouds: []Cloud{{VaultSuffix: "vault.mi-many.test"}}})
+		e.AddTenant(tenantA)
+		e.AddManagedIdentity(miUser, false, tenantA)
+		e.AddManagedIdentity(miOther, false, tenantA)
 		e.Vault("kv-mi").SetSecret("s", "v", SecretOptions{})
 		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: clientOpts(e)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// MSAL caches managed identity tokens process-wide by identity and
-		// resource, so the system-assigned token for https://vault.azure.net
-		// from the other emulator above would be reused: use another cloud.
-		_, err = secretsClient(t, e, "https://kv-mi.vault.usgovcloudapi.net/", cred).GetSecret(ctxT(t), "s", "", nil)
-		if err == nil || !strings.Contains(err.Error(), "Identity not found") {
+		_, err = secretsClient(t, e, "https://kv-mi.vault.mi-many.test/", cred).GetSecret(ctxT(t), "s", "", nil)
+		if err == nil || !strings.Contains(err.Error(), "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request") {
 			t.Fatalf("got %v", err)
+		}
+		e.RemoveManagedIdentity(miOther)
+		if _, err := secretsClient(t, e, "https://kv-mi.vault.mi-many.test/", cred).GetSecret(ctxT(t), "s", "", nil); err == nil || strings.Contains(err.Error(), "Multiple") {
+			t.Fatalf("after removing one identity: %v (want the vault's 403 for an ungranted identity)", err)
+		}
+	})
+	t.Run("IMDS refuses requests that come through a proxy", func(t *testing.T) {
+		proxyURL, _ := url.Parse(e.ProxyURL())
+		hc := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+		req, _ := http.NewRequest(http.MethodGet, "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net", nil)
+		req.Header.Set("Metadata", "true")
+		before := e.Counts().IMDSProxied
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "bypassing proxies") || e.Counts().IMDSProxied != before+1 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 	})
 

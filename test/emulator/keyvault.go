@@ -80,22 +80,31 @@ func parseKVPath(path string) (kvOp, bool) {
 	return op, true
 }
 
-// serveKeyVault answers a vault host.
-func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vault, host, suffix string) {
+// serveKeyVault answers a vault host of cloud c.
+func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vault, host, suffix string, c *cloudState) {
 	e.count(func(c *Counts) {
 		c.KeyVaultRequests++
 		c.KeyVaultByVault[v.name]++
+		e.vaultInFlight[v.name]++
+		if n := e.vaultInFlight[v.name]; n > c.KeyVaultMaxConcurrent[v.name] {
+			c.KeyVaultMaxConcurrent[v.name] = n
+		}
 	})
+	defer e.count(func(*Counts) { e.vaultInFlight[v.name]-- })
 	switch act, f := e.applyFaults(r, ServiceKeyVault); act {
 	case faultReset:
 		e.logf("keyvault: %s %s%s -> reset", r.Method, host, r.URL.Path)
 		resetConnection(w)
 		return
 	case faultThrottle:
-		setRetryAfter(w.Header(), f.RetryAfter)
-		kvError(w, http.StatusTooManyRequests, "Throttled",
-			"Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached", "")
-		e.logf("keyvault: %s %s%s -> 429", r.Method, host, r.URL.Path)
+		f.setThrottleHeaders(w.Header())
+		if f.throttleStatus() == http.StatusServiceUnavailable {
+			kvError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "The service is temporarily unavailable. Please retry the request.", "")
+		} else {
+			kvError(w, http.StatusTooManyRequests, "Throttled",
+				"Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached", "")
+		}
+		e.logf("keyvault: %s %s%s -> %d (Retry-After %q)", r.Method, host, r.URL.Path, f.throttleStatus(), w.Header().Get("Retry-After"))
 		return
 	case faultError:
 		status := f.errorStatus()
@@ -114,9 +123,30 @@ func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vaul
 		return
 	}
 
+	// The api-version is checked before anything else, as Key Vault's front end does.
+	if ver := r.URL.Query().Get("api-version"); ver == "" {
+		kvError(w, http.StatusBadRequest, "BadParameter", "The request is missing the required parameter 'api-version'.", "")
+		return
+	} else if e.mu.Lock(); !c.acceptsAPIVersion(ver) {
+		latest := c.latestAPIVersion()
+		e.mu.Unlock()
+		kvError(w, http.StatusBadRequest, "BadParameter",
+			fmt.Sprintf("The specified version (%s) is not recognized. Consider using the latest supported version (%s).", ver, latest), "")
+		e.logf("keyvault: %s %s%s -> 400 api-version %s", r.Method, host, r.URL.Path, ver)
+		return
+	} else {
+		e.mu.Unlock()
+	}
+
 	tenantID := v.tenantID()
-	loginHost := e.challengeLoginHost(suffix)
-	challenge := fmt.Sprintf(`Bearer authorization="https://%s/%s", resource="https://%s"`, loginHost, tenantID, suffix)
+	e.mu.Lock()
+	loginHost := c.loginHosts[0]
+	e.mu.Unlock()
+	authority := "https://" + loginHost + "/" + tenantID
+	if c.adfs {
+		authority = "https://" + loginHost + "/adfs"
+	}
+	challenge := fmt.Sprintf(`Bearer authorization="%s", resource="https://%s"`, authority, suffix)
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		e.count(func(c *Counts) { c.KeyVaultChallenges++ })
@@ -125,7 +155,19 @@ func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vaul
 		e.logf("keyvault: %s %s%s -> 401 challenge", r.Method, host, r.URL.Path)
 		return
 	}
-	claims, msg := e.validateAccessToken(authz, suffix, tenantID)
+	claims, msg := e.validateAccessToken(authz, suffix, tenantID, c)
+	if msg == "" && e.revoked(claims) {
+		// Continuous access evaluation: the token was revoked (RevokeTokens).
+		// Key Vault answers with a claims challenge; the client must get a new
+		// token carrying these claims.
+		e.count(func(c *Counts) { c.KeyVaultClaimsChallenges++ })
+		revokedAt, _ := claims.num("iat")
+		cl := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, revokedAt+1)))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="https://%s/common/oauth2/authorize", error="insufficient_claims", claims="%s"`, loginHost, cl))
+		kvError(w, http.StatusUnauthorized, "Unauthorized", "AKV10016: The access token has been revoked: continuous access evaluation requires new claims.", "")
+		e.logf("keyvault: %s %s%s -> 401 insufficient_claims for appid %s", r.Method, host, r.URL.Path, claims.str("appid"))
+		return
+	}
 	if msg != "" {
 		w.Header().Set("WWW-Authenticate", challenge)
 		kvError(w, http.StatusUnauthorized, "Unauthorized", msg, "")
@@ -145,8 +187,9 @@ func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vaul
 			fmt.Sprintf("The requested method %s is not supported by the emulator.", r.Method), "")
 		return
 	}
-	if r.URL.Query().Get("api-version") == "" {
-		kvError(w, http.StatusBadRequest, "BadParameter", "The request is missing the required parameter 'api-version'.", "")
+	if op.objName != "" && !validObjectName(op.objName) {
+		kvError(w, http.StatusBadRequest, "BadParameter", "The request URI contains an invalid name: "+op.objName, "")
+		e.logf("keyvault: %s %s%s -> 400 invalid name", r.Method, host, r.URL.Path)
 		return
 	}
 	appid := claims.str("appid")
@@ -189,9 +232,12 @@ func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vaul
 	e.logf("keyvault: %s %s%s -> %d", r.Method, host, r.URL.Path, status)
 }
 
-// validateAccessToken checks a bearer token like Key Vault does and returns
-// its claims, or the AKV error message.
-func (e *Emulator) validateAccessToken(authz, suffix, tenantID string) (*parsedJWT, string) {
+// validateAccessToken checks a bearer token like a vault of cloud c does and
+// returns its claims, or the AKV error message: the audience must be the
+// cloud's Key Vault resource (AKV10022), the issuer the cloud's for the vault's
+// tenant (AKV10032), the signature the cloud's (AKV10046), and the token
+// unexpired. A token of another cloud fails on its audience or its issuer.
+func (e *Emulator) validateAccessToken(authz, suffix, tenantID string, c *cloudState) (*parsedJWT, string) {
 	scheme, tok, _ := strings.Cut(authz, " ")
 	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return nil, "AKV10000: Request is missing a Bearer or PoP token."
@@ -200,20 +246,59 @@ func (e *Emulator) validateAccessToken(authz, suffix, tenantID string) (*parsedJ
 	if err != nil {
 		return nil, "AKV10005: Token is malformed."
 	}
-	if kid, _ := p.header["kid"].(string); kid != e.signer.kid || p.verify(&e.signer.key.PublicKey) != nil {
+	want := "https://" + suffix
+	if aud := strings.TrimSuffix(p.str("aud"), "/"); !strings.EqualFold(aud, want) {
+		return nil, fmt.Sprintf("AKV10022: Invalid audience. Expected %s, found: %s.", want, p.str("aud"))
+	}
+	e.mu.Lock()
+	v1, v2, signer := c.issuer(tenantID), c.v2Issuer(tenantID), c.signer
+	e.mu.Unlock()
+	if iss := p.str("iss"); !strings.EqualFold(iss, v1) && !strings.EqualFold(iss, v2) {
+		return nil, fmt.Sprintf("AKV10032: Invalid issuer. Expected one of %s, %s, found %s.", v1, v2, iss)
+	}
+	if kid, _ := p.header["kid"].(string); kid != signer.kid || p.verify(&signer.key.PublicKey) != nil {
 		return nil, "AKV10046: Token signature validation failed."
 	}
 	if exp, ok := p.num("exp"); !ok || time.Now().Unix() >= exp {
 		return nil, "[TokenExpired] Error validating token: 'S2S12086'."
 	}
-	want := "https://" + suffix
-	if aud := strings.TrimSuffix(p.str("aud"), "/"); !strings.EqualFold(aud, want) {
-		return nil, fmt.Sprintf("AKV10022: Invalid audience. Expected %s, found: %s.", want, p.str("aud"))
-	}
-	if !strings.EqualFold(p.str("tid"), tenantID) {
-		return nil, fmt.Sprintf("AKV10032: Invalid issuer. Expected one of https://sts.windows.net/%s/, https://login.microsoftonline.com/%s/v2.0, found %s.", tenantID, tenantID, p.str("iss"))
-	}
 	return p, ""
+}
+
+// RevokeTokens revokes the CAE tokens issued to a client so far (a continuous
+// access evaluation event such as a disabled account or a changed credential):
+// vaults answer them with a claims challenge, and tokens issued afterwards are
+// accepted again.
+func (e *Emulator) RevokeTokens(clientID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.revokedBefore[strings.ToLower(clientID)] = time.Now()
+}
+
+// revoked says whether a CAE token was issued before its client's revocation.
+func (e *Emulator) revoked(p *parsedJWT) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before, ok := e.revokedBefore[strings.ToLower(p.str("appid"))]
+	if !ok {
+		return false
+	}
+	issued, cae := e.issuedAt[p.str("uti")]
+	return cae && issued.Before(before)
+}
+
+// validObjectName is Key Vault's rule for object names: 1-127 characters,
+// letters, digits and dashes.
+func validObjectName(n string) bool {
+	if len(n) == 0 || len(n) > 127 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // kvError writes Key Vault's error shape.

@@ -65,6 +65,9 @@ func (e *Emulator) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	host := hostOnly(r.Host)
 	if r.URL.IsAbs() && host == imdsHost {
+		// A forwarding proxy sends the request on with X-Forwarded-For, and IMDS
+		// refuses it (serveIMDS): managed identity must never use the proxy.
+		r.Header.Add("X-Forwarded-For", hostOnly(r.RemoteAddr))
 		e.serveIMDS(w, r)
 		return
 	}
@@ -123,8 +126,8 @@ func (e *Emulator) serveTLS(w http.ResponseWriter, r *http.Request) {
 		e.serveEntra(w, r, host)
 		return
 	}
-	if vault, suffix, ok := e.vaultForHost(host); ok {
-		e.serveKeyVault(w, r, vault, host, suffix)
+	if vault, suffix, c, ok := e.vaultForHost(host); ok {
+		e.serveKeyVault(w, r, vault, host, suffix, c)
 		return
 	}
 	http.Error(w, "azure-emulator: unknown host "+host, http.StatusNotFound)

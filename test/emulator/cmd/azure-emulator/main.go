@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		proxyAddr   = fs.String("proxy-addr", "127.0.0.1:0", "HTTP proxy listen address")
 		nmiAddr     = fs.String("nmi-addr", "127.0.0.1:0", "NMI listen address")
 		adminAddr   = fs.String("admin-addr", "127.0.0.1:0", "admin API listen address")
+		imdsAddr    = fs.String("imds-addr", "127.0.0.1:0", "IMDS listen address (169.254.169.254:80 where that address is bound, e.g. inside a network namespace)")
+		caeLifetime = fs.Duration("cae-token-lifetime", 0, "lifetime of CAE-capable access tokens (default: the normal token lifetime)")
+		nmiHold     = fs.Duration("nmi-hold", 0, "how long NMI holds a request for a pod whose identity is not assigned yet")
 		configFile  = fs.String("config", "", "YAML or JSON file preloading tenants, apps, identities, vaults and objects")
 		latencyKV   = fs.Duration("latency-keyvault", 0, "latency added to every Key Vault request")
 		latencyAAD  = fs.Duration("latency-entra", 0, "latency added to every Entra ID request")
@@ -78,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		NMIAddr:                *nmiAddr,
 		ProxyAddr:              *proxyAddr,
 		AdminAddr:              *adminAddr,
+		IMDSAddr:               *imdsAddr,
+		CAETokenLifetime:       *caeLifetime,
+		NMIHold:                *nmiHold,
 		PageSize:               *pageSize,
 		Seed:                   *seed,
 		LegacyFederationErrors: *legacyFIC,
@@ -116,6 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"AZURE_EMULATOR_PROXY_URL=" + e.ProxyURL(),
 		"AZURE_EMULATOR_CA_FILE=" + e.CAFile(),
 		"AZURE_EMULATOR_NMI_ADDR=" + e.NMIAddr(),
+		"AZURE_EMULATOR_IMDS_ADDR=" + e.IMDSAddr(),
 		"AZURE_EMULATOR_ADMIN_URL=" + e.AdminURL(),
 	}
 	lines = append(lines, e.Env()...)
