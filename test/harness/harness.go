@@ -64,6 +64,17 @@ type Options struct {
 	Output io.Writer
 	// Dir holds the socket and emulator files; a temp dir when empty.
 	Dir string
+	// NetNS, with Binary, runs the provider inside a network namespace (see
+	// test/netns): the emulator's IMDS answers there at 169.254.169.254:80 and its
+	// proxy at the same address as outside, so HTTPS_PROXY/HTTP_PROXY are set
+	// and IMDS is reachable only directly, as on a node.
+	NetNS NetNS
+}
+
+// NetNS is a network namespace the provider binary runs in (*netns.NS).
+type NetNS interface {
+	Listen(network, addr string) (net.Listener, error)
+	Command(name string, args ...string) *exec.Cmd
 }
 
 // Harness is a running emulator plus provider.
@@ -220,6 +231,19 @@ func (h *Harness) startBinary(ctx context.Context, opts Options) error {
 		"--nmi-port=" + strconv.Itoa(portOf(h.Emu.NMIAddr())),
 	}, opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
+	if ns := opts.NetNS; ns != nil {
+		imds, err := ns.Listen("tcp", "169.254.169.254:80")
+		if err != nil {
+			return err
+		}
+		h.Emu.ServeIMDS(imds)
+		proxy, err := ns.Listen("tcp", strings.TrimPrefix(h.Emu.ProxyURL(), "http://"))
+		if err != nil {
+			return err
+		}
+		h.Emu.ServeProxy(proxy)
+		cmd = ns.Command(opts.Binary, args...)
+	}
 	cmd.Env = append(os.Environ(), h.Emu.Env()...)
 	out := opts.Output
 	if out == nil {

@@ -42,7 +42,11 @@ func writeStackEnv(t *testing.T, dir string) string {
 func TestClouds(t *testing.T) {
 	envFile := writeStackEnv(t, t.TempDir())
 	h := start(t, harness.Options{Emulator: emulator.Options{
-		Clouds: []emulator.Cloud{{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test"}},
+		Clouds: []emulator.Cloud{
+			{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test", Tenants: []string{harness.Tenant}},
+			{LoginHost: "login.microsoftonline.us", Tenants: []string{harness.Tenant}},
+			{LoginHost: "login.chinacloudapi.cn", Tenants: []string{harness.Tenant}},
+		},
 	}})
 	want := h.Vault.SetSecret("cloud-secret", "the-same-vault-everywhere", emulator.SecretOptions{})
 	obj := "objectName: cloud-secret\nobjectType: secret"
@@ -85,7 +89,7 @@ func TestClouds(t *testing.T) {
 func TestStackCloudAsProviderDefault(t *testing.T) {
 	envFile := writeStackEnv(t, t.TempDir())
 	h := start(t, harness.Options{
-		Emulator: emulator.Options{Clouds: []emulator.Cloud{{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test"}}},
+		Emulator: emulator.Options{Clouds: []emulator.Cloud{{LoginHost: "login.contoso.test", VaultSuffix: "vault.contoso.test", Tenants: []string{harness.Tenant}}}},
 		Daemon: func(o *daemon.Options) {
 			o.CloudName = "AzureStackCloud"
 			o.CloudEnvironmentFile = envFile

@@ -35,10 +35,13 @@ import (
 // identity and resource, so every managed-identity mount of this test binary happens in
 // TestIdentityModes, against one emulator (the binary test runs in its own process).
 const (
-	ibClientID    = "0a1b2c3d-6666-4e5f-8a9b-000000000006" // user-assigned identity behind the identity binding
-	otherTenant   = "5d4c3b2a-7777-4f60-9e8d-7c6b5a493827" // tenant of the cross-tenant vault
-	otherVault    = "kvcsi-xt-vault"
-	testClusterID = "6512d9a4b2e0d1000166b2c1"
+	ibClientID  = "0a1b2c3d-6666-4e5f-8a9b-000000000006" // user-assigned identity behind the identity binding
+	otherTenant = "5d4c3b2a-7777-4f60-9e8d-7c6b5a493827" // tenant of the cross-tenant vault
+	otherVault  = "kvcsi-xt-vault"
+	// testClusterID and testSNI are a vector computed outside the project with the
+	// Azure provider's formula (issue 12), never with auth.SNIName.
+	testClusterID = "6732f9c0e1d8a3001f4b2c55"
+	testSNI       = "advh58mg6e4c6ssfu9mpketojfrc5ja2h26168h7n91acchba107g.ests.aks"
 	secondPod     = "app-1"
 )
 
@@ -138,7 +141,7 @@ func TestIdentityModes(t *testing.T) {
 	}
 
 	t.Run("identity binding went through the token proxy with the computed SNI", func(t *testing.T) {
-		want := auth.SNIName(testClusterID)
+		want := testSNI
 		seen := proxy.seen()
 		if len(seen.tokenRequests) == 0 {
 			t.Fatalf("the token proxy saw no token request (SNIs %v)", seen.snis)
@@ -307,7 +310,7 @@ type proxySeen struct {
 
 func newTokenProxy(t *testing.T) *tokenProxy {
 	t.Helper()
-	p := &tokenProxy{ca: pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256}), sni: auth.SNIName(testClusterID)}
+	p := &tokenProxy{ca: pki.MustCA("kvcsi test cluster CA", pki.Options{KeyType: pki.P256}), sni: testSNI}
 	p.caFile = filepath.Join(t.TempDir(), "ca.crt")
 	if err := os.WriteFile(p.caFile, p.ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
