@@ -100,7 +100,7 @@ func TestLintTestdata(t *testing.T) {
 		{"bad-secretobjects.yaml", nil, 1, []string{
 			td + `bad-secretobjects.yaml:35: error: SecretProviderClass shop/sync (document 1): secretObjects[0] (secretName shop-db): data[0]: objectName "db-pasword" is not a file the objects produce: the driver fails with "file matching objectName db-pasword not found in the pod"; fix: did you mean "db-password"?$`,
 			td + `bad-secretobjects.yaml:38: error: SecretProviderClass shop/sync (document 1): secretObjects[0] (secretName shop-db): data[1]: key "password" appears twice in this Secret`,
-			td + `bad-secretobjects.yaml:39: error: SecretProviderClass shop/sync (document 1): secretObjects[0] (secretName shop-db): data[2]: objectName "ring/2" is not a file the objects produce: the driver fails with "file matching objectName ring/2 not found in the pod"; fix: objects.array[2] has objectVersionHistory 2 and writes ring/0 … ring/1 (2 is not among them)$`,
+			td + `bad-secretobjects.yaml:39: error: SecretProviderClass shop/sync (document 1): secretObjects[0] (secretName shop-db): data[2]: objectName "ring/3" is not a file the objects produce: the driver fails with "file matching objectName ring/3 not found in the pod"; fix: objects.array[2] has objectVersionHistory 2 and writes ring/0 … ring/2 (3 is not among them)$`,
 			td + `bad-secretobjects.yaml:41: error: SecretProviderClass shop/sync (document 1): secretObjects[0] (secretName shop-db): data[3]: objectName "ring" is not a file the objects produce: the driver fails with "file matching objectName ring not found in the pod"; fix: objects.array[2] has objectVersionHistory 2, so ring is a directory`,
 			td + `bad-secretobjects.yaml:46: error: SecretProviderClass shop/sync (document 1): secretObjects[1] (secretName shop-tls): data[0]: objectName "tls.crt" is not a file the objects produce: the driver fails with "file matching objectName tls.crt not found in the pod"; fix: set splitCertAndKey: true on objects.array[1]`,
 			td + `bad-secretobjects.yaml:46: error: SecretProviderClass shop/sync (document 1): secretObjects[1] (secretName shop-tls): key "ca.crt" in a kubernetes.io/tls Secret: the driver converts only tls.crt and tls.key`,
@@ -112,7 +112,7 @@ func TestLintTestdata(t *testing.T) {
 		}},
 		// With the provider flag, the .crt/.key of any objectType secret may exist.
 		{"bad-secretobjects.yaml", []string{"--write-cert-and-key-in-separate-files"}, 1, []string{
-			`data[0]: objectName "db-pasword"`, `data[1]: key "password" appears twice`, `data[2]: objectName "ring/2"`, `data[3]: objectName "ring"`,
+			`data[0]: objectName "db-pasword"`, `data[1]: key "password" appears twice`, `data[2]: objectName "ring/3"`, `data[3]: objectName "ring"`,
 			`key "ca.crt" in a kubernetes.io/tls Secret`, `needs the key tls.key`, `already syncs Secret "shop-db"`, `type is not set`,
 			`secretName "Shop_Other" is not a valid Secret name`, `secretObjects[3] (secretName Shop_Other): data is not set`,
 		}},

@@ -67,14 +67,17 @@ func Outputs(o *Object, flags OutputFlags) []Output {
 	return outs
 }
 
-// HistoryFiles is the number of version files an object with objectVersionHistory n
+// HistoryFiles is the most version files an object with objectVersionHistory n
 // writes, <file>/0 (the newest) … <file>/HistoryFiles(n)-1; 0 means the object writes
-// one plain file. Like the Azure provider: up to the newest n versions when n > 1.
+// one plain file. Exactly like the Azure provider, which appends a version before it
+// checks the count: n+1 files when more than n versions exist (<file>/0 … <file>/n),
+// all of them otherwise. A migrated pod reading a key ring from that folder depends on
+// the oldest extra file.
 func HistoryFiles(n int32) int64 {
 	if n <= 1 {
 		return 0
 	}
-	return int64(n)
+	return int64(n) + 1
 }
 
 // HistoryFiles is HistoryFiles(o.VersionHistory).

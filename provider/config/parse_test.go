@@ -587,7 +587,7 @@ func itoa(n int32) string { return strconv.Itoa(int(n)) }
 func TestParseNoDuplicateFalsePositives(t *testing.T) {
 	objects := objectsYAML(
 		"objectName: a\nobjectType: secret\nobjectVersionHistory: 3",
-		"objectName: b\nobjectType: secret\nobjectAlias: a/3",      // beyond the history
+		"objectName: b\nobjectType: secret\nobjectAlias: a/4",      // beyond the history (a/0 … a/3)
 		"objectName: c\nobjectType: secret\nobjectAlias: a/latest", // not an index
 		"objectName: ab\nobjectType: secret",                       // shares a prefix, not a directory
 		"objectName: d\nobjectType: secret\nobjectAlias: dir/one",  // siblings in a directory
@@ -597,6 +597,19 @@ func TestParseNoDuplicateFalsePositives(t *testing.T) {
 		"objectName: f\nobjectType: secret\nobjectAlias: a.crt", // companion of a history dir would be a/0.crt
 	)
 	mustParse(t, attrs(ParamObjects, objects), spSecrets())
+}
+
+// objectVersionHistory 3 writes a/0 … a/3 (N+1, like the Azure provider), so a/3 is
+// taken.
+func TestParseHistoryWritesNPlusOne(t *testing.T) {
+	objects := objectsYAML(
+		"objectName: a\nobjectType: secret\nobjectVersionHistory: 3",
+		"objectName: b\nobjectType: secret\nobjectAlias: a/3",
+	)
+	_, err := Parse(attrs(ParamObjects, objects), spSecrets(), 0o644)
+	if err == nil || !strings.Contains(err.Error(), `duplicate output path "a/3"`) {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestParseFilePermissionAndDefaultMode(t *testing.T) {

@@ -36,7 +36,7 @@ func TestCheckWithoutSource(t *testing.T) {
 	spc.Spec.Parameters["cloudName"] = "AzureUSGovernmnetCloud"
 	spc.Spec.SecretObjects = []SecretObject{{SecretName: "web-tls", Type: "kubernetes.io/tls", Data: []SecretData{
 		{ObjectName: "tls.crt", Key: "tls.crt"}, {ObjectName: "tls.key", Key: "tls.key"},
-		{ObjectName: "ring/3", Key: "old"}, {ObjectName: "cert.crt", Key: "ca"}, {ObjectName: "db-usr", Key: "user"},
+		{ObjectName: "ring/4", Key: "old"}, {ObjectName: "cert.crt", Key: "ca"}, {ObjectName: "db-usr", Key: "user"},
 	}}}
 	spc.Spec.Parameters["objects"] = strings.Replace(spc.Spec.Parameters["objects"], "objectAlias: db-user", "objectAlias: tls.key", 1)
 	got := Check(spc, Options{})
@@ -54,11 +54,11 @@ func TestCheckWithoutSource(t *testing.T) {
 		{config.SeverityInvalid, "spec.parameters.cloudName", true, "parameters.cloudName",
 			`error: SC: parameters.cloudName: cloudName AzureUSGovernmnetCloud is not valid: no such cloud; fix: did you mean AzureUSGovernmentCloud?`},
 		{config.SeverityInvalid, "spec.secretObjects[0].data[2].objectName", false, "secretObjects[0] (secretName web-tls): data[2]",
-			`error: SC: secretObjects[0] (secretName web-tls): data[2]: objectName "ring/3" is not a file the objects produce: the driver fails with "file matching objectName ring/3 not found in the pod"; fix: objects.array[1] has objectVersionHistory 3 and writes ring/0 … ring/2 (3 is not among them)`},
+			`error: SC: secretObjects[0] (secretName web-tls): data[2]: objectName "ring/4" is not a file the objects produce: the driver fails with "file matching objectName ring/4 not found in the pod"; fix: objects.array[1] has objectVersionHistory 3 and writes ring/0 … ring/3 (4 is not among them)`},
 		{config.SeverityInvalid, "spec.secretObjects[0].data[3].objectName", false, "secretObjects[0] (secretName web-tls): data[3]",
 			`fix: set splitCertAndKey: true on objects.array[3] (a certificate's secret), or lint with --write-cert-and-key-in-separate-files`},
 		{config.SeverityInvalid, "spec.secretObjects[0].data[4].objectName", false, "secretObjects[0] (secretName web-tls): data[4]",
-			`; fix: name one of the files the objects produce (objectAlias, else objectName): cert, db, ring/0, ring/1, ring/2, tls, tls.crt, tls.key`},
+			`; fix: name one of the files the objects produce (objectAlias, else objectName): cert, db, ring/0, ring/1, ring/2, ring/3, tls, tls.crt, tls.key`},
 		{config.SeverityError, "spec.secretObjects[0].data", false, "secretObjects[0] (secretName web-tls)",
 			`key "ca" in a kubernetes.io/tls Secret: the driver converts only tls.crt and tls.key`},
 		{config.SeverityError, "spec.secretObjects[0].data", false, "secretObjects[0] (secretName web-tls)",

@@ -319,10 +319,11 @@ func TestMountPartialFailure(t *testing.T) {
 	}
 }
 
-// objectVersionHistory lists the versions once and fetches the newest N, newest first,
-// into <file>/<i>; a failing listing fails its object only.
+// objectVersionHistory lists the versions once and fetches the newest N+1 (like the
+// Azure provider, which appends before it checks the count), newest first, into
+// <file>/<i>; a failing listing fails its object only.
 func TestMountHistoryExpansion(t *testing.T) {
-	kv := newFakeVault().set("ring", "r1", "r2", "r3", "r4").set("plain", "p1")
+	kv := newFakeVault().set("ring", "r1", "r2", "r3", "r4", "r5").set("plain", "p1")
 	kv.errs["gone"] = diag.New(diag.KindNotFound, errors.New("404"), "")
 	mt, _ := newMounter(map[string]*fakeVault{"kv": kv}, nil)
 	ring := secret(0, "ring", "", "")
@@ -331,11 +332,11 @@ func TestMountHistoryExpansion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "ring/0=ring@r4@secret/ring/0:r4 ring/1=ring@r3@secret/ring/1:r3 ring/2=ring@r2@secret/ring/2:r2 plain=plain@p1@secret/plain:p1 current=ring@r4@secret/ring:r4"
+	want := "ring/0=ring@r5@secret/ring/0:r5 ring/1=ring@r4@secret/ring/1:r4 ring/2=ring@r3@secret/ring/2:r3 ring/3=ring@r2@secret/ring/3:r2 plain=plain@p1@secret/plain:p1 current=ring@r5@secret/ring:r5"
 	if got := files(res); got != want {
 		t.Errorf("files %s\nwant  %s", got, want)
 	}
-	if kv.count("versions", "ring", "") != 1 || kv.count("secret", "ring", "r4") != 1 || kv.count("secret", "ring", "r1") != 0 || kv.count("versions", "plain", "") != 0 {
+	if kv.count("versions", "ring", "") != 1 || kv.count("secret", "ring", "r5") != 1 || kv.count("secret", "ring", "r2") != 1 || kv.count("secret", "ring", "r1") != 0 || kv.count("versions", "plain", "") != 0 {
 		t.Errorf("requests %v", kv.requests)
 	}
 	gone := secret(0, "gone", "", "")
