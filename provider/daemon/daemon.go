@@ -70,7 +70,8 @@ type Options struct {
 	ClusterCAFile string
 
 	// HTTPClient is shared by every Entra ID, IMDS and Key Vault request. Nil builds the
-	// production client: keep-alive, HTTP/2, proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY.
+	// production client: keep-alive, HTTP/2, proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY
+	// except for IMDS and loopback (ProxyFunc).
 	HTTPClient *http.Client
 	// Ready, if set, receives the listeners' addresses once everything listens.
 	Ready func(Addresses)
@@ -222,11 +223,11 @@ func watch(reg *metrics.Registry, creds *auth.Manager, vaults *keyvault.Pool) {
 }
 
 // NewHTTPClient is the one client every outbound request shares: keep-alive pools per
-// host, HTTP/2, and the proxy from the environment (how a corporate proxy is reached).
-// The system roots include SSL_CERT_FILE on Linux.
+// host, HTTP/2, and the proxy from the environment (how a corporate proxy is reached),
+// never for IMDS or loopback (ProxyFunc). The system roots include SSL_CERT_FILE on Linux.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = http.ProxyFromEnvironment
+	t.Proxy = ProxyFunc(http.ProxyFromEnvironment)
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	// A burst of new pods (distinct tokens) would otherwise open one TLS connection

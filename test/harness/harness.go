@@ -66,8 +66,8 @@ type Options struct {
 	Dir string
 	// NetNS, with Binary, runs the provider inside a network namespace (see
 	// test/netns): the emulator's IMDS answers there at 169.254.169.254:80 and its
-	// proxy at the same address as outside, so HTTPS_PROXY/HTTP_PROXY are set
-	// and IMDS is reachable only directly, as on a node.
+	// proxy and NMI at the same addresses as outside, so HTTPS_PROXY/HTTP_PROXY are
+	// set and IMDS is reachable only directly, as on a node.
 	NetNS NetNS
 }
 
@@ -159,14 +159,12 @@ func (h *Harness) startInProcess(opts Options) error {
 		return err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	// Like http.ProxyFromEnvironment (what the binary uses): everything goes through the
-	// emulator's proxy except loopback, so that NMI on localhost is reached directly.
-	t.Proxy = func(r *http.Request) (*url.URL, error) {
-		if isLoopback(r.URL.Hostname()) {
-			return nil, nil
-		}
-		return proxy, nil
-	}
+	// The product's proxy rule over "everything through the emulator's proxy" (what
+	// HTTPS_PROXY/HTTP_PROXY with an empty NO_PROXY give the binary): IMDS and NMI on
+	// localhost go direct. The emulator's dialer routes 169.254.169.254:80 to its IMDS
+	// listener, as a node's network does; a proxied IMDS request would be refused.
+	t.Proxy = daemon.ProxyFunc(http.ProxyURL(proxy))
+	t.DialContext = h.Emu.DialContext
 	t.TLSClientConfig = &tls.Config{RootCAs: h.Emu.CAPool(), MinVersion: tls.VersionTLS12}
 	t.MaxIdleConnsPerHost = 64
 	o := daemon.Options{
@@ -242,6 +240,11 @@ func (h *Harness) startBinary(ctx context.Context, opts Options) error {
 			return err
 		}
 		h.Emu.ServeProxy(proxy)
+		nmi, err := ns.Listen("tcp", h.Emu.NMIAddr())
+		if err != nil {
+			return err
+		}
+		h.Emu.ServeNMI(nmi)
 		cmd = ns.Command(opts.Binary, args...)
 	}
 	cmd.Env = append(os.Environ(), h.Emu.Env()...)
@@ -347,14 +350,6 @@ func waitReady(ctx context.Context, c v1alpha1.CSIDriverProviderClient) error {
 		return fmt.Errorf("provider not ready: %w", err)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func portOf(addr string) int {

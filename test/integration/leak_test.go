@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvcsi/kvcsi/test/emulator"
 	"github.com/kvcsi/kvcsi/test/harness"
+	"github.com/kvcsi/kvcsi/test/netns"
 	"github.com/kvcsi/kvcsi/test/pki"
 )
 
@@ -50,7 +51,9 @@ func pemBody(t *testing.T, p []byte) []string {
 }
 
 // leakScenario runs the scenarios against h and returns the secrets involved.
-func leakScenario(t *testing.T, h *harness.Harness) *leakSet {
+// withIMDS says whether the provider reaches IMDS (a binary only does inside a network
+// namespace: it never proxies 169.254.169.254).
+func leakScenario(t *testing.T, h *harness.Harness, withIMDS bool) *leakSet {
 	t.Helper()
 	l := &leakSet{secrets: map[string]string{}}
 	v := h.Vault
@@ -144,7 +147,9 @@ func leakScenario(t *testing.T, h *harness.Harness) *leakSet {
 	mount(harness.MountInput{Params: spParams(all[:3]...), Secrets: spSecrets()}, true, "leak-plain-value-Zx81q")
 	mi := map[string]string{"keyvaultName": harness.VaultName, "tenantID": harness.Tenant, "useVMManagedIdentity": "true",
 		"userAssignedIdentityID": harness.MIClientID, "objects": harness.Objects(all[0])}
-	mount(harness.MountInput{Params: mi}, true, "leak-plain-value-Zx81q")
+	if withIMDS {
+		mount(harness.MountInput{Params: mi}, true, "leak-plain-value-Zx81q")
+	}
 	podID := map[string]string{"keyvaultName": harness.VaultName, "tenantID": harness.Tenant, "usePodIdentity": "true", "objects": harness.Objects(all[0])}
 	mount(harness.MountInput{Params: podID}, true, "leak-plain-value-Zx81q")
 
@@ -214,8 +219,12 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	} {
 		t.Run(format.name, func(t *testing.T) {
 			out := &harness.SyncBuffer{}
-			h := start(t, harness.Options{Binary: bin, Args: format.args, Output: out})
-			l := leakScenario(t, h)
+			opts := harness.Options{Binary: bin, Args: format.args, Output: out}
+			if ns := netns.Try(t); ns != nil {
+				opts.NetNS = ns
+			}
+			h := start(t, opts)
+			l := leakScenario(t, h, opts.NetNS != nil)
 			if err := h.Stop(); err != nil {
 				t.Logf("stop: %v", err)
 			}
