@@ -30,7 +30,6 @@ import (
 // Defaults for zero Options fields.
 const (
 	DefaultNMIPort       = 2579 // aad-pod-identity's NMI on localhost (--nmi-port)
-	DefaultNMITimeout    = 10 * time.Second
 	DefaultNMIRetries    = 3
 	DefaultNMIRetryDelay = 250 * time.Millisecond
 	DefaultTokenProxyURL = "https://kubernetes.default.svc.cluster.local"
@@ -49,9 +48,12 @@ type Options struct {
 	// clone of http.DefaultTransport.
 	Transport policy.Transporter
 
-	NMIPort       int           // pod identity: NMI's port on localhost (--nmi-port)
-	NMIEndpoint   string        // pod identity token endpoint; overrides NMIPort (tests)
-	NMITimeout    time.Duration // per attempt
+	NMIPort     int    // pod identity: NMI's port on localhost (--nmi-port)
+	NMIEndpoint string // pod identity token endpoint; overrides NMIPort (tests)
+	// NMITimeout bounds one NMI attempt; 0 (the default) waits as long as the caller's
+	// deadline allows: NMI holds a request for a new pod for up to ~100 s while its
+	// identity is being assigned.
+	NMITimeout    time.Duration
 	NMIRetries    int           // retries after the first attempt on 5xx, 429 and transport errors; < 0 means none
 	NMIRetryDelay time.Duration // base of the exponential backoff between NMI attempts
 
@@ -125,9 +127,6 @@ func NewManager(opts Options) *Manager {
 	}
 	if opts.NMIEndpoint == "" {
 		opts.NMIEndpoint = "http://localhost:" + strconv.Itoa(opts.NMIPort) + "/host/token/"
-	}
-	if opts.NMITimeout <= 0 {
-		opts.NMITimeout = DefaultNMITimeout
 	}
 	if opts.NMIRetries == 0 {
 		opts.NMIRetries = DefaultNMIRetries

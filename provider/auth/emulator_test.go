@@ -41,15 +41,15 @@ func startEmulator(t *testing.T) *emulator.Emulator {
 }
 
 // sharedClient is what cmd builds: one client for every credential, whose
-// proxy function skips loopback hosts as http.ProxyFromEnvironment does, so
-// NMI on localhost is reached directly and everything else through the
-// emulator's proxy.
+// proxy function skips loopback hosts and IMDS (daemon.ProxyFunc), so NMI on
+// localhost and IMDS (routed to the emulator's listener by its dialer) are
+// reached directly and everything else through the emulator's proxy.
 func sharedClient(e *emulator.Emulator) *http.Client {
 	c := e.HTTPClient()
 	tr := c.Transport.(*http.Transport).Clone()
 	proxyURL, _ := url.Parse(e.ProxyURL())
 	tr.Proxy = func(r *http.Request) (*url.URL, error) {
-		if ip := net.ParseIP(r.URL.Hostname()); (ip != nil && ip.IsLoopback()) || r.URL.Hostname() == "localhost" {
+		if ip := net.ParseIP(r.URL.Hostname()); (ip != nil && ip.IsLoopback()) || r.URL.Hostname() == "localhost" || r.URL.Hostname() == "169.254.169.254" {
 			return nil, nil
 		}
 		return proxyURL, nil

@@ -115,6 +115,16 @@ func TestSNIName(t *testing.T) {
 	if SNIName("other") == got {
 		t.Fatal("SNI does not depend on the cluster ID")
 	}
+	// Vectors computed outside the project with the Azure provider's formula (issue 12):
+	// a changed salt, hash or encoding fails here.
+	for id, want := range map[string]string{
+		"0123456789abcdef01234567": "adjohu9u1dlsmhjkfb9rc27r2rl3iuv7jlrjrafk5ic3sov52hu8g.ests.aks",
+		"6732f9c0e1d8a3001f4b2c55": "advh58mg6e4c6ssfu9mpketojfrc5ja2h26168h7n91acchba107g.ests.aks",
+	} {
+		if got := SNIName(id); got != want {
+			t.Errorf("SNIName(%q) = %q, want %q", id, got, want)
+		}
+	}
 }
 
 func TestIdentityBindingThroughTheTokenProxy(t *testing.T) {

@@ -24,6 +24,9 @@ const (
 	maxNMIBody      = 1 << 20 // bytes read from an NMI response
 	maxErrorBody    = 256     // bytes of an NMI error body quoted in an error
 	maxNMIRetryWait = 5 * time.Second
+	// nmiReserve is kept from the caller's deadline so that a request NMI still holds
+	// is given up in time to report what NMI said last, rather than a bare deadline.
+	nmiReserve = 500 * time.Millisecond
 )
 
 // NMIError is a failed token request to aad-pod-identity's NMI. Its text is the Azure
@@ -64,7 +67,7 @@ type nmiCredential struct {
 	resource        string
 	namespace, name string
 	transport       policy.Transporter
-	timeout         time.Duration // per attempt
+	timeout         time.Duration // per attempt; 0: only the caller's deadline
 	retries         int
 	delay           time.Duration
 	now             func() time.Time
@@ -91,16 +94,36 @@ func (c *nmiCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptio
 	u.RawQuery = q.Encode()
 	target := u.String()
 
+	// NMI answers 404 while the pod's identity is being assigned (aad-pod-identity's
+	// MIC has created the AzureAssignedIdentity but not assigned it yet): that is
+	// retried as long as the deadline allows, and does not count as a retry.
+	var last error
+	lastStatus, retries := 0, 0
+	reserve := nmiReserve
+	if dl, ok := ctx.Deadline(); ok {
+		reserve = min(nmiReserve, time.Until(dl)/10)
+	}
 	for attempt := 0; ; attempt++ {
-		tok, retry, err := c.attempt(ctx, target)
+		tok, status, retry, err := c.attempt(ctx, target, reserve)
 		if err == nil {
 			return tok, nil
 		}
-		if !retry || attempt >= c.retries || ctx.Err() != nil {
+		if status == 0 && lastStatus != 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// The held attempt was given up for the deadline: NMI's last answer says more.
+			return azcore.AccessToken{}, fmt.Errorf("%w (NMI then held the next request until the mount's deadline)", last)
+		}
+		last, lastStatus = err, status
+		pending := status == http.StatusNotFound
+		if !pending {
+			retries++
+		}
+		if !(retry || pending) || retries > c.retries || ctx.Err() != nil {
 			return azcore.AccessToken{}, err
 		}
-		wait := c.backoff(attempt)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait := c.backoff(min(attempt, 4))
+		// Room for the wait and for an attempt that NMI may hold until it is given up
+		// reserve before the deadline.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+2*reserve {
 			return azcore.AccessToken{}, err // no time left for another attempt
 		}
 		t := time.NewTimer(wait)
@@ -119,46 +142,57 @@ func (c *nmiCredential) backoff(attempt int) time.Duration {
 	return backoff.Delay(c.delay, maxNMIRetryWait, 0.2, attempt)
 }
 
-// attempt makes one request. retry reports whether a failure is worth retrying.
-func (c *nmiCredential) attempt(ctx context.Context, target string) (tok azcore.AccessToken, retry bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+// attempt makes one request. status is NMI's HTTP status (0 without an answer); retry
+// reports whether a failure is worth retrying. An attempt is bounded by the per-attempt
+// timeout if one is set, and otherwise only by the caller's deadline less reserve: NMI
+// may hold the request for a long time while it assigns the pod's identity.
+func (c *nmiCredential) attempt(ctx context.Context, target string, reserve time.Duration) (tok azcore.AccessToken, status int, retry bool, err error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > reserve {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return tok, false, fmt.Errorf("create nmi request: %w", err)
+		return tok, 0, false, fmt.Errorf("create nmi request: %w", err)
 	}
 	req.Header.Set("podns", c.namespace)
 	req.Header.Set("podname", c.name)
 	c.stats.nmiRequests.Add(1)
 	resp, err := c.transport.Do(req)
 	if err != nil {
-		return tok, true, &NMIError{Err: err}
+		return tok, 0, true, &NMIError{Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxNMIBody))
 	if err != nil {
-		return tok, true, fmt.Errorf("read nmi response: %w", err)
+		return tok, 0, true, fmt.Errorf("read nmi response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-		return tok, retry, &NMIError{StatusCode: resp.StatusCode, Body: redactBody(body)}
+		return tok, resp.StatusCode, retry, &NMIError{StatusCode: resp.StatusCode, Body: redactBody(body)}
 	}
 	var r nmiResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return tok, false, fmt.Errorf("parse nmi response: %w", err)
+		return tok, resp.StatusCode, false, fmt.Errorf("parse nmi response: %w", err)
 	}
 	if r.Token == nil || r.Token.AccessToken == "" || r.ClientID == "" {
-		return tok, false, &NMIError{StatusCode: http.StatusOK}
+		return tok, resp.StatusCode, false, &NMIError{StatusCode: http.StatusOK}
 	}
 	exp, ok := parseEpoch(r.Token.ExpiresOn)
 	if !ok {
 		in, inOK := parseEpoch(r.Token.ExpiresIn)
 		if !inOK {
-			return tok, false, errors.New("nmi returned a token without a valid expires_on")
+			return tok, resp.StatusCode, false, errors.New("nmi returned a token without a valid expires_on")
 		}
 		exp = c.now().Add(time.Duration(in.Unix()) * time.Second)
 	}
-	return azcore.AccessToken{Token: r.Token.AccessToken, ExpiresOn: exp}, false, nil
+	return azcore.AccessToken{Token: r.Token.AccessToken, ExpiresOn: exp}, resp.StatusCode, false, nil
 }
 
 // parseEpoch reads seconds since the epoch given as a JSON number or a string.

@@ -284,3 +284,27 @@ func TestRedactBody(t *testing.T) {
 		t.Fatalf("truncation: %d bytes", len(long))
 	}
 }
+
+// NMI answers 404 while it assigns the pod's identity: kvcsi retries until the
+// caller's deadline, then reports NMI's answer (not a bare deadline).
+func TestNMIRetries404UntilTheDeadline(t *testing.T) {
+	s := newNMIServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		http.Error(w, "getting assigned identities for pod shop/web-0 in ASSIGNED state failed after 20 attempts, retry duration [5]s. Error: <nil>", http.StatusNotFound)
+	})
+	m := nmiManager(s, Options{NMIRetries: 1, NMIRetryDelay: 20 * time.Millisecond})
+	cred, _, _ := m.Credential(podIdentity, testPod, authority, kvRes)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := cred.GetToken(ctx, kvScope)
+	if err == nil || !strings.Contains(err.Error(), "nmi response failed with status code: 404") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("returned after the deadline: %v", d)
+	}
+	if n := s.hits.Load(); n < 4 {
+		t.Fatalf("attempts = %d: 404 (identity being assigned) must be retried beyond NMIRetries", n)
+	}
+}

@@ -132,7 +132,13 @@ func (c *cachingCredential) GetToken(ctx context.Context, opts policy.TokenReque
 	if joined {
 		c.stats.tokenShared.Add(1)
 	} else {
+		// Detached from the caller's cancellation (other callers may join), but with its
+		// deadline: a credential that waits on a slow service (NMI holds requests while it
+		// assigns an identity) needs it to give up in time with that service's answer.
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if dl, ok := ctx.Deadline(); ok {
+			fctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+		}
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		c.flights[flightKey] = f
 		o := opts

@@ -18,6 +18,8 @@ const (
 	aadFederationIssuer        = 700211  // no federated credential with the assertion's issuer
 	aadFederationAudience      = 700212  // issuer and subject match, audience does not
 	aadFederationSubject       = 700213  // issuer matches, subject does not
+	aadFederationSubjectNew    = 7002137 // no matching federated identity record (subject), seen in the field
+	aadAppDisabled             = 7000112 // the app's service principal is disabled
 	aadAssertionExpired        = 700024  // client assertion outside its validity
 	aadAppNotFound             = 700016  // client ID unknown in the tenant
 	aadTenantNotFound          = 90002   // tenant unknown
@@ -54,7 +56,7 @@ func explainEntra(a aadError, c Context) *Error {
 		x.Kind = KindUnavailable
 		x.Fix = "Entra ID had a transient failure; kubelet retries the mount"
 	case a.code == aadNoMatchingFederation || a.code == aadFederationIssuer ||
-		a.code == aadFederationSubject || a.code == aadFederationAudience:
+		a.code == aadFederationSubject || a.code == aadFederationAudience || a.code == aadFederationSubjectNew:
 		msg += c.tokenFacts()
 		x.Fix = c.federationFix(a.code, tenant)
 	case a.code == aadAssertionExpired:
@@ -86,6 +88,8 @@ func explainEntra(a aadError, c Context) *Error {
 	case a.code == aadResourceNotFound:
 		x.Kind = KindInvalid
 		x.Fix = fmt.Sprintf("tenant %s does not know the Key Vault resource asked for: check cloudName (the vault must be in the same cloud as the tenant)", tenant)
+	case a.code == aadAppDisabled:
+		x.Fix = fmt.Sprintf("the service principal of client ID %s is disabled in tenant %s (sign-in blocked, e.g. after a security event): enable it (Enterprise applications > the app > Properties > Enabled for users to sign in: Yes), or use another identity", c.ClientID, tenant)
 	case a.code == aadUnauthorizedForResource:
 		x.Kind = KindPermissionDenied
 		x.Fix = fmt.Sprintf("the service principal of client ID %s is disabled in tenant %s: enable it", c.ClientID, tenant)
@@ -191,6 +195,8 @@ func explainIMDS(a aadError, c Context) *Error {
 	case a.status >= 500:
 		x.Kind = KindUnavailable
 		x.Fix = "IMDS had a transient failure; kubelet retries the mount"
+	case heuristics.IMDSMultipleIdentities(a.desc):
+		x.Fix = "the nodes have several user-assigned managed identities and no system-assigned one, so IMDS cannot pick one: set userAssignedIdentityID to the client ID of the identity to use"
 	case heuristics.IMDSIdentityNotFound(a.desc) || a.status == http.StatusNotFound:
 		if c.ClientID != "" {
 			x.Fix = fmt.Sprintf("assign the user-assigned managed identity with client ID %s to the node pool's virtual machine scale set (az vmss identity assign), or set userAssignedIdentityID to the client ID of an identity assigned to the nodes", c.ClientID)
@@ -219,7 +225,9 @@ func explainNMI(err error, nf nmiFailure, c Context) *Error {
 		x.Fix = "NMI failed on this node: check the aad-pod-identity NMI pod's logs; kubelet retries the mount"
 	case answered && status == http.StatusTooManyRequests:
 		x.Fix = "NMI is throttling token requests on this node: retry later"
-	case answered && (status == http.StatusForbidden || status == http.StatusNotFound):
+	case answered && status == http.StatusNotFound:
+		x.Fix = "aad-pod-identity found the pod's identity but is still assigning it (NMI answers 404 while the AzureAssignedIdentity is not yet in the Assigned state; it is still being assigned): kvcsi retried until the mount's deadline; check the MIC pod's logs if it stays so; kubelet retries the mount" + deprecated
+	case answered && status == http.StatusForbidden:
 		x.Fix = "aad-pod-identity has no identity assigned to this pod: check the pod's aadpodidbinding label and its AzureIdentity and AzureIdentityBinding" + deprecated
 	case answered:
 		x.Fix = "check aad-pod-identity's NMI on this node" + deprecated

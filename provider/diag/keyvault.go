@@ -59,6 +59,9 @@ func explainKeyVault(re *azcore.ResponseError, c Context) *Error {
 	case http.StatusBadRequest:
 		x.Msg = fmt.Sprintf("Key Vault %s refused the request for %s: %s", c.Vault, c.object(), answer)
 		x.Fix = "check objectName and objectVersion (names are 1–127 characters [0-9a-zA-Z-], versions 32 hex characters)"
+		if sent, latest, ok := heuristics.KeyVaultUnsupportedAPIVersion(first); ok {
+			x.Fix = fmt.Sprintf("the vault does not serve the Key Vault api-version %s that kvcsi sent: set the SecretProviderClass parameter keyvaultAPIVersion to one it serves (it names %s as its latest; Azure Stack Hub serves 7.1)", sent, latest)
+		}
 	default:
 		x.Msg = fmt.Sprintf("Key Vault %s answered %s", c.Vault, answer)
 		if re.StatusCode >= 500 || re.StatusCode == http.StatusRequestTimeout {

@@ -173,6 +173,9 @@ func TestManagedIdentityText(t *testing.T) {
 	if json.Unmarshal(raw, &b) != nil || !IMDSIdentityNotFound(b.Desc) || IMDSIdentityNotFound("Bad request") {
 		t.Errorf("IMDSIdentityNotFound(%q) false", b.Desc)
 	}
+	if IMDSMultipleIdentities(b.Desc) || !IMDSMultipleIdentities("Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request") {
+		t.Error("IMDSMultipleIdentities")
+	}
 }
 
 func TestProxyRefusal(t *testing.T) {
@@ -368,6 +371,14 @@ func TestKeyVaultTexts(t *testing.T) {
 	}
 	if got := KeyVaultTokenError("[TokenExpired] Error validating token: 'S2S12086'."); got != "[TokenExpired]" {
 		t.Errorf("KeyVaultTokenError = %q", got)
+	}
+	// Azure Stack Hub's answer to a newer api-version (Azure/azure-sdk-for-python#28595).
+	_, msg = message(t, getSecret(t, publicChallenge, 400, "BadParameter", "", "The specified version (7.3) is not recognized. Consider using the latest supported version (7.1)."))
+	if sent, latest, ok := KeyVaultUnsupportedAPIVersion(msg); !ok || sent != "7.3" || latest != "7.1" {
+		t.Errorf("KeyVaultUnsupportedAPIVersion(%q) = %q, %q, %v", msg, sent, latest, ok)
+	}
+	if _, _, ok := KeyVaultUnsupportedAPIVersion("The request URI contains an invalid name: db_password"); ok {
+		t.Error("an invalid name read as an unsupported api-version")
 	}
 }
 

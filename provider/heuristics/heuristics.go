@@ -173,6 +173,14 @@ func IMDSIdentityNotFound(desc string) bool {
 	return strings.Contains(strings.ToLower(desc), "identity not found")
 }
 
+// IMDSMultipleIdentities reports whether an IMDS error description says that the node
+// has several user-assigned identities and the request chose none ("Multiple user
+// assigned identities exist, please specify the clientId / resourceId of the identity
+// in the token request").
+func IMDSMultipleIdentities(desc string) bool {
+	return strings.Contains(strings.ToLower(desc), "multiple user assigned identities exist")
+}
+
 // rulesRE matches the lines of dashes that separate the sections of azcore's and
 // azidentity's multi-line error texts.
 var rulesRE = regexp.MustCompile(`-{8,}`)
@@ -223,6 +231,20 @@ func KeyVaultDataAction(msg string) (string, bool) {
 // "[TokenExpired]"), "" if it has none.
 func KeyVaultTokenError(msg string) string {
 	return kvAuthRE.FindString(msg)
+}
+
+// kvAPIVersionRE matches Key Vault's answer to an api-version it does not serve.
+var kvAPIVersionRE = regexp.MustCompile(`The specified version \(([^)]*)\) is not recognized\. Consider using the latest supported version \(([^)]*)\)`)
+
+// KeyVaultUnsupportedAPIVersion reads Key Vault's 400 BadParameter for an api-version
+// it does not serve ("The specified version (7.3) is not recognized. Consider using the
+// latest supported version (7.1)."): the version sent and the latest the vault names.
+func KeyVaultUnsupportedAPIVersion(msg string) (sent, latest string, ok bool) {
+	m := kvAPIVersionRE.FindStringSubmatch(msg)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
 }
 
 // KeyVaultObjectDisabled reports whether a Key Vault 403 is about a disabled object:

@@ -78,7 +78,7 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 		if attempt >= p.opts.MaxRetries || !fit {
 			if status == http.StatusTooManyRequests || (throttled && hasAsked) {
 				p.stats.failedFast.Add(1)
-				return throttledError(err, status, wait, attempt, fit)
+				return throttledError(err, status, wait, hasAsked, attempt, fit)
 			}
 			return err
 		}
@@ -99,7 +99,17 @@ func (v *Vault) call(ctx context.Context, objectType string, op func(context.Con
 	}
 }
 
-func throttledError(err error, status int, wait time.Duration, retries int, fit bool) error {
+func throttledError(err error, status int, wait time.Duration, asked bool, retries int, fit bool) error {
+	if !asked {
+		// Key Vault may throttle without a Retry-After (its guidance promises exponential
+		// back-off, not a header): say what kvcsi did, not a wait nobody asked for.
+		return &diag.Error{
+			Kind: diag.KindThrottled,
+			Err: fmt.Errorf("Key Vault still answered HTTP %d after %d retries with exponential back-off: it answered without Retry-After: %w",
+				status, retries, err),
+			Fix: "the vault is throttling requests; kubelet retries the mount with back-off; reduce the load on this vault: fewer pods or objects reading it, or a longer rotation poll interval of the driver",
+		}
+	}
 	var why string
 	if !fit {
 		why = fmt.Sprintf("Key Vault answered HTTP %d and asked to wait %s, which does not fit in the mount's deadline", status, diag.RoundWait(wait))
