@@ -126,6 +126,9 @@ func TestLintTestdata(t *testing.T) {
 		{"bad-cloud.yaml", nil, 1, []string{
 			td + `bad-cloud.yaml:11: error: SecretProviderClass default/gov (document 1): parameters.cloudName: cloudName AzureUSGovernmnetCloud is not valid: no such cloud; fix: did you mean AzureUSGovernmentCloud?$`,
 			td + `bad-cloud.yaml:12: error: SecretProviderClass default/gov (document 1): parameters.cloudEnvFileName: cloudEnvFileName is ignored unless cloudName is AzureStackCloud`,
+			td + `bad-cloud.yaml:29: warning: SecretProviderClass default/stack (document 2): parameters.keyvaultAPIVersion: an Azure Stack Hub's Key Vault serves older api-versions`,
+			td + `bad-cloud.yaml:47: warning: SecretProviderClass default/deutschland (document 3): parameters.cloudName: cloudName AzureGermanCloud is retired: Microsoft Cloud Deutschland closed on 29 October 2021`,
+			td + `bad-cloud.yaml:66: error: SecretProviderClass default/hub (document 4): parameters.keyvaultAPIVersion: keyvaultAPIVersion "latest" is not a Key Vault api-version`,
 		}},
 		{"bad-yaml.yaml", nil, 1, []string{
 			td + `bad-yaml.yaml:5: error: document 1: not valid YAML: yaml: line 5: did not find expected key; fix: fix the YAML syntax; nothing after this point was checked$`,

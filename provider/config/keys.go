@@ -24,13 +24,17 @@ const (
 	ParamUserAssignedIdentityID = "userAssignedIdentityID"
 	ParamCloudName              = "cloudName"
 	ParamCloudEnvFileName       = "cloudEnvFileName"
+
+	// ParamKeyvaultAPIVersion (kvcsi) is the Key Vault data-plane api-version to send:
+	// Azure Stack Hub's vaults serve only older ones (7.1).
+	ParamKeyvaultAPIVersion = "keyvaultAPIVersion"
 )
 
 // knownParams are the parameters Parse reads.
 var knownParams = []string{
 	ParamKeyvaultName, ParamTenantID, ParamTenantIDDeprecated, ParamObjects, ParamClientID,
 	ParamUsePodIdentity, ParamUseVMManagedIdentity, ParamUseAzureTokenProxy,
-	ParamUserAssignedIdentityID, ParamCloudName, ParamCloudEnvFileName,
+	ParamUserAssignedIdentityID, ParamCloudName, ParamCloudEnvFileName, ParamKeyvaultAPIVersion,
 }
 
 // ignoredParams are keys that reach the provider but mean nothing to it and are not worth

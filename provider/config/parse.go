@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -136,6 +138,13 @@ func walk(p *Parser, in input, c *checker) *Mount {
 	if !ok {
 		return nil
 	}
+	if v, perr := keyVaultAPIVersion(get); perr != nil {
+		if c.fail(nil, perr) {
+			return nil
+		}
+	} else {
+		m.KeyVaultAPIVersion = v
+	}
 	if m.VaultName == "" && c.fail(nil, missingVaultName()) {
 		return nil
 	}
@@ -235,4 +244,18 @@ func walkObjects(raw, vault string, defaultMode fs.FileMode, c *checker) ([]Obje
 		}
 	}
 	return objects, true
+}
+
+// apiVersionRE is the shape of Key Vault data-plane api-versions: 7.1, 7.6-preview.2,
+// 2016-10-01, 2025-07-01-preview.
+var apiVersionRE = regexp.MustCompile(`^(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?$`)
+
+// keyVaultAPIVersion reads keyvaultAPIVersion: empty, or a Key Vault api-version.
+func keyVaultAPIVersion(get func(string) string) (string, *Error) {
+	v := get(ParamKeyvaultAPIVersion)
+	if v == "" || apiVersionRE.MatchString(v) {
+		return v, nil
+	}
+	return "", invalid(ParamKeyvaultAPIVersion, fmt.Sprintf("keyvaultAPIVersion %q is not a Key Vault api-version", v),
+		`set it to an api-version the vault serves, such as "7.1" (Azure Stack Hub) or "2025-07-01", or remove it to use kvcsi's default`)
 }

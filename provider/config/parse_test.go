@@ -711,3 +711,21 @@ func TestParseFixHintsForMiscasedSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestParseKeyvaultAPIVersion(t *testing.T) {
+	for _, v := range []string{"", "7.1", " 7.1 ", "2016-10-01", "2025-07-01", "7.6-preview.2", "2025-07-01-preview"} {
+		m := mustParse(t, attrs(ParamKeyvaultAPIVersion, v), spSecrets())
+		if m.KeyVaultAPIVersion != strings.TrimSpace(v) {
+			t.Errorf("%q: KeyVaultAPIVersion = %q", v, m.KeyVaultAPIVersion)
+		}
+	}
+	for _, v := range []string{"latest", "v7.1", "7", "2016-10", "7.1; drop"} {
+		_, err := Parse(attrs(ParamKeyvaultAPIVersion, v), spSecrets(), 0o644)
+		if err == nil || !strings.Contains(err.Error(), "is not a Key Vault api-version") || !strings.Contains(err.Error(), `"7.1"`) {
+			t.Errorf("%q: err = %v", v, err)
+		}
+		if f, _ := Lint(attrs(ParamKeyvaultAPIVersion, v), nil); len(f) == 0 || f[0].Severity != SeverityInvalid {
+			t.Errorf("%q: lint findings %v", v, f)
+		}
+	}
+}

@@ -77,6 +77,9 @@ type Mount struct {
 	Identity Identity
 	// CloudName is the SecretProviderClass cloudName, "" for the provider's default.
 	CloudName string
+	// KeyVaultAPIVersion is keyvaultAPIVersion, the Key Vault api-version to send; ""
+	// keeps the SDK's.
+	KeyVaultAPIVersion string
 	// CloudEnvFileName is the SecretProviderClass cloudEnvFileName, "" if unset.
 	CloudEnvFileName string
 	VaultName        string

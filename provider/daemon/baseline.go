@@ -31,8 +31,8 @@ func (b *baselineMounter) Mount(ctx context.Context, m *config.Mount) (*mount.Re
 	pool.Close()
 	o := b.mount
 	o.Credentials = auth.NewManager(b.auth)
-	o.Vaults = mount.VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential) (mount.Vault, error) {
-		v, err := pool.Vault(vaultURL, credKey, cred)
+	o.Vaults = mount.VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential, vo keyvault.VaultOptions) (mount.Vault, error) {
+		v, err := pool.VaultWith(vaultURL, credKey, cred, vo)
 		if err != nil {
 			return nil, err
 		}

@@ -139,9 +139,23 @@ func (p *Pool) Stats() Stats {
 	}
 }
 
+// VaultOptions are per-mount settings of a Vault handle.
+type VaultOptions struct {
+	// APIVersion is the Key Vault data-plane api-version to send instead of the SDK's
+	// (the SecretProviderClass's keyvaultAPIVersion): Azure Stack Hub's vaults serve
+	// only older versions. "" keeps the SDK's.
+	APIVersion string
+}
+
 // Vault returns a handle for vaultURL authenticated with cred. credKey must identify the
 // credential material (never the material itself): clients are shared only within it.
 func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Vault, error) {
+	return p.VaultWith(vaultURL, credKey, cred, VaultOptions{})
+}
+
+// VaultWith is Vault with per-mount options; clients are shared only among handles with
+// the same options.
+func (p *Pool) VaultWith(vaultURL, credKey string, cred azcore.TokenCredential, vo VaultOptions) (*Vault, error) {
 	u, err := url.Parse(vaultURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("failed to get keyvault client: invalid vault URL %q", vaultURL)
@@ -149,8 +163,8 @@ func (p *Pool) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (*Va
 	state, _, _ := p.vaults.GetOrCreate(strings.ToLower(u.Host), func() (*vaultState, error) {
 		return &vaultState{limit: newLimiter(p.opts.VaultConcurrency)}, nil
 	})
-	cs, _, _ := p.clients.GetOrCreate(vaultURL+"\x00"+credKey, func() (*clientSet, error) {
-		return p.newClientSet(vaultURL, cred, state), nil
+	cs, _, _ := p.clients.GetOrCreate(vaultURL+"\x00"+credKey+"\x00"+vo.APIVersion, func() (*clientSet, error) {
+		return p.newClientSet(vaultURL, cred, state, vo.APIVersion), nil
 	})
 	return &Vault{url: vaultURL, clients: cs, pool: p}, nil
 }
@@ -179,7 +193,7 @@ type clientSet struct {
 	secretsErr, keysErr, certsErr    error
 }
 
-func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state *vaultState) *clientSet {
+func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state *vaultState, apiVersion string) *clientSet {
 	return &clientSet{
 		url:     vaultURL,
 		cred:    cred,
@@ -191,6 +205,8 @@ func (p *Pool) newClientSet(vaultURL string, cred azcore.TokenCredential, state 
 				// the per-vault limiter, which the SDK's policy cannot.
 				Retry:     policy.RetryOptions{MaxRetries: -1},
 				Telemetry: policy.TelemetryOptions{ApplicationID: p.opts.ApplicationID},
+				// azcore replaces the api-version query parameter the SDK sets.
+				APIVersion: apiVersion,
 			}
 			// Both run after the SDK's authentication policy, so neither a remembered
 			// challenge nor a token request occupies a vault slot.

@@ -200,6 +200,16 @@ func (c *checker) cloud(params map[string]string) {
 			"cloudEnvFileName is ignored unless cloudName is "+cloud.StackCloudName,
 			"set cloudName: "+cloud.StackCloudName+" to use the environment file, or remove cloudEnvFileName")
 	}
+	if strings.EqualFold(name, "AzureGermanCloud") {
+		c.add(config.SeverityWarning, pathParameters.Key(config.ParamCloudName), true, "parameters."+config.ParamCloudName,
+			"cloudName AzureGermanCloud is retired: Microsoft Cloud Deutschland closed on 29 October 2021, and its login and Key Vault hosts no longer answer",
+			"move the vault to a current cloud (in Germany: the public cloud's Germany West Central or Germany North regions) and set cloudName to that cloud")
+	}
+	if stack && strings.TrimSpace(params[config.ParamKeyvaultAPIVersion]) == "" {
+		c.add(config.SeverityWarning, pathParameters.Key(config.ParamCloudName), true, "parameters."+config.ParamKeyvaultAPIVersion,
+			"an Azure Stack Hub's Key Vault serves older api-versions than kvcsi sends by default (Stack Hub answers 'The specified version (…) is not recognized. Consider using the latest supported version (7.1)')",
+			`set keyvaultAPIVersion: "7.1" for an Azure Stack Hub (leave it unset for clouds that serve current api-versions)`)
+	}
 }
 
 // produced is what the valid objects write, for the secretObjects check.

@@ -46,23 +46,24 @@ type Vault interface {
 
 // Vaults opens the Vault at vaultURL for a credential; credKey names the credential's
 // material (never the material itself), so that whatever Vaults shares is shared only
-// among requests with the same material. A mount opens each of its vaults once.
+// among requests with the same material and options (the api-version a
+// SecretProviderClass asks for). A mount opens each of its vaults once.
 type Vaults interface {
-	Vault(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error)
+	Vault(vaultURL, credKey string, cred azcore.TokenCredential, opts keyvault.VaultOptions) (Vault, error)
 }
 
 // VaultsFunc adapts a function to Vaults.
-type VaultsFunc func(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error)
+type VaultsFunc func(vaultURL, credKey string, cred azcore.TokenCredential, opts keyvault.VaultOptions) (Vault, error)
 
 // Vault calls f.
-func (f VaultsFunc) Vault(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error) {
-	return f(vaultURL, credKey, cred)
+func (f VaultsFunc) Vault(vaultURL, credKey string, cred azcore.TokenCredential, opts keyvault.VaultOptions) (Vault, error) {
+	return f(vaultURL, credKey, cred, opts)
 }
 
 // PoolVaults opens Vaults from a keyvault.Pool.
 func PoolVaults(p *keyvault.Pool) Vaults {
-	return VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential) (Vault, error) {
-		v, err := p.Vault(vaultURL, credKey, cred)
+	return VaultsFunc(func(vaultURL, credKey string, cred azcore.TokenCredential, opts keyvault.VaultOptions) (Vault, error) {
+		v, err := p.VaultWith(vaultURL, credKey, cred, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +151,7 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		if _, ok := vaults[o.VaultName]; ok {
 			continue
 		}
-		v, err := mt.opts.Vaults.Vault(vaultURL(o.VaultName, env), credKey, cred)
+		v, err := mt.opts.Vaults.Vault(vaultURL(o.VaultName, env), credKey, cred, keyvault.VaultOptions{APIVersion: m.KeyVaultAPIVersion})
 		if err != nil {
 			return nil, err
 		}

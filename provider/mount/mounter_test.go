@@ -175,7 +175,7 @@ type fakeVaults struct {
 	opened map[string]int
 }
 
-func (f *fakeVaults) Vault(vaultURL, _ string, _ azcore.TokenCredential) (Vault, error) {
+func (f *fakeVaults) Vault(vaultURL, _ string, _ azcore.TokenCredential, _ keyvault.VaultOptions) (Vault, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name := strings.TrimSuffix(strings.TrimPrefix(vaultURL, "https://"), ".vault.azure.net/")
