@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,22 +15,37 @@ import (
 )
 
 // driverVersionsUnderTest is tools.DriverVersions, or the comma-separated
-// subset in KVCSI_E2E_DRIVERS.
-func driverVersionsUnderTest() []string {
+// subset in KVCSI_E2E_DRIVERS. A value that names no known driver version is an
+// error, never a silently empty (skipped) run.
+func driverVersionsUnderTest() ([]string, error) {
 	env := os.Getenv("KVCSI_E2E_DRIVERS")
-	if env == "" {
-		return tools.DriverVersions
+	if strings.TrimSpace(env) == "" {
+		return tools.DriverVersions, nil
 	}
 	var out []string
 	for _, v := range strings.Split(env, ",") {
 		v = strings.TrimSpace(v)
-		for _, known := range tools.DriverVersions {
-			if v == known {
-				out = append(out, v)
-			}
+		if v == "" {
+			continue
 		}
+		if !slices.Contains(tools.DriverVersions, v) {
+			return nil, fmt.Errorf("KVCSI_E2E_DRIVERS=%q: unknown driver version %q (known: %s)", env, v, strings.Join(tools.DriverVersions, ", "))
+		}
+		out = append(out, v)
 	}
-	return out
+	if len(out) == 0 {
+		return nil, fmt.Errorf("KVCSI_E2E_DRIVERS=%q names no driver version (known: %s)", env, strings.Join(tools.DriverVersions, ", "))
+	}
+	return out, nil
+}
+
+// mustDriverVersions is driverVersionsUnderTest for a test.
+func mustDriverVersions(t interface{ Fatal(...any) }) []string {
+	v, err := driverVersionsUnderTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -147,6 +147,11 @@ func setup() (*suite, error) {
 	if err := proc.RequireRoot(); err != nil {
 		return nil, err
 	}
+	// A KVCSI_E2E_DRIVERS that names no known driver fails the run before anything
+	// is built, instead of running no test.
+	if _, err := driverVersionsUnderTest(); err != nil {
+		return nil, err
+	}
 	e2eDir, err := os.Getwd()
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ import (
 // a provider: the attributes, the tokens, and current_object_version on
 // rotation (v1.5: yes; v1.6: never).
 func TestRig(t *testing.T) {
-	for _, v := range driverVersionsUnderTest() {
+	for _, v := range mustDriverVersions(t) {
 		t.Run(v, func(t *testing.T) {
 			provDir := filepath.Join(s.work, "echo-providers-"+v)
 			drv := startDriver(t, s.drivers[v], provDir)
