@@ -311,3 +311,33 @@ func writeADFSEnv(t *testing.T) string {
 	}
 	return p
 }
+
+// TestStackHubADFS mounts from an Azure Stack Hub whose identity provider is AD FS: MSAL
+// treats a /adfs authority specially (no tenants, no instance discovery), the tenant is
+// "adfs", and the environment file's login endpoint is https://<adfs host>/adfs/.
+func TestStackHubADFS(t *testing.T) {
+	h := start(t, harness.Options{Binary: kvcsiBinary(t), Emulator: emulator.Options{Clouds: []emulator.Cloud{
+		{LoginHost: "adfs.contoso.test", VaultSuffix: "vault.adfs.test", ADFS: true, APIVersions: emulator.StackHubKeyVaultAPIVersions},
+	}}})
+	h.Emu.SetClientSecret("adfs", harness.SPClientID, harness.SPSecret)
+	v := h.Emu.Vault("kvcsi-adfs")
+	v.SetTenant("adfs")
+	v.Grant(harness.SPClientID, emulator.SecretGet)
+	v.SetSecret("adfs-secret", "through-ad-fs", emulator.SecretOptions{})
+	p := spParams("objectName: adfs-secret\nobjectType: secret")
+	p["keyvaultName"] = "kvcsi-adfs"
+	p["tenantID"] = "adfs"
+	p["cloudName"] = "AzureStackCloud"
+	p["cloudEnvFileName"] = writeADFSEnv(t)
+	p["keyvaultAPIVersion"] = "7.1"
+	resp, err := h.Mount(ctx(t), harness.MountInput{Params: p, Secrets: spSecrets()})
+	if err != nil {
+		t.Fatalf("mount through AD FS: %v", err)
+	}
+	if string(resp.Files[0].Contents) != "through-ad-fs" {
+		t.Fatalf("got %q", resp.Files[0].Contents)
+	}
+	if n := h.Emu.Counts().TokensByHost["adfs.contoso.test"]; n != 1 {
+		t.Fatalf("tokens from AD FS: %d (by host %v)", n, h.Emu.Counts().TokensByHost)
+	}
+}
