@@ -141,3 +141,53 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("info %v", inf)
 	}
 }
+
+// TestAdminAPIStrictness drives the issue-12 additions through the admin API, which
+// mirrors the Go API.
+func TestAdminAPIStrictness(t *testing.T) {
+	t.Parallel()
+	e := newEmulator(t)
+	adminCall(t, e, http.MethodPost, "/clouds", map[string]any{"loginHost": "login.stack.test", "vaultSuffix": "vault.stack.test",
+		"tenants": []string{tenantA}, "apiVersions": []string{"7.1"}}, http.StatusOK)
+	e.Vault("kv-admin2")
+	if resp, body := rawGet(t, e, "https://kv-admin2.vault.stack.test/secrets/s?api-version=7.6", ""); resp.StatusCode != 400 || !strings.Contains(body, "latest supported version (7.1)") {
+		t.Fatalf("api-version: %d %s", resp.StatusCode, body)
+	}
+	if e.lookupTenant(e.cloudByLoginHost("login.stack.test"), tenantA) == nil {
+		t.Fatal("tenant not declared in the stack cloud")
+	}
+	adminCall(t, e, http.MethodPost, "/apps", map[string]any{"tenantId": tenantA, "clientId": appSecret, "secret": secretVal}, http.StatusOK)
+	adminCall(t, e, http.MethodPost, "/apps/disable", map[string]any{"tenantId": tenantA, "clientId": appSecret}, http.StatusOK)
+	if st, body := rawToken(t, e, "login.stack.test", tenantA, appSecret, secretVal, "https://vault.stack.test", ""); st != 400 || !strings.Contains(body["error_description"].(string), "AADSTS7000112") {
+		t.Fatalf("disabled: %d %v", st, body)
+	}
+	adminCall(t, e, http.MethodPost, "/apps/enable", map[string]any{"tenantId": tenantA, "clientId": appSecret}, http.StatusOK)
+	if st, _ := rawToken(t, e, "login.stack.test", tenantA, appSecret, secretVal, "https://vault.stack.test", ""); st != 200 {
+		t.Fatalf("enabled again: %d", st)
+	}
+	adminCall(t, e, http.MethodPost, "/revoke-tokens/"+appSecret, nil, http.StatusOK)
+	if _, ok := e.revokedBefore[strings.ToLower(appSecret)]; !ok {
+		t.Fatal("not revoked")
+	}
+	adminCall(t, e, http.MethodPost, "/managed-identities", map[string]any{"tenantId": tenantA, "clientId": miUser}, http.StatusOK)
+	adminCall(t, e, http.MethodDelete, "/managed-identities/"+miUser, nil, http.StatusOK)
+	if e.ManagedIdentityResourceID(miUser) != "" {
+		t.Fatal("managed identity not removed")
+	}
+	adminCall(t, e, http.MethodPut, "/nmi-hold", map[string]any{"hold": "2s"}, http.StatusOK)
+	adminCall(t, e, http.MethodPost, "/pod-identities", map[string]any{"namespace": "ns", "podName": "p", "clientId": podApp, "tenantId": tenantA, "assignedAfter": "1h"}, http.StatusOK)
+	e.mu.Lock()
+	hold, b := e.opts.NMIHold, e.podIdentities["ns/p"]
+	e.mu.Unlock()
+	if hold != 2*time.Second || b.assignedAt.Before(time.Now().Add(59*time.Minute)) {
+		t.Fatalf("nmi hold %s, binding %+v", hold, b)
+	}
+	adminCall(t, e, http.MethodPut, "/faults/keyvault", map[string]any{"throttleFirst": 2, "noRetryAfter": true, "throttleStatus": 503}, http.StatusOK)
+	if f := e.GetFaults(ServiceKeyVault); f.ThrottleFirst != 2 || !f.NoRetryAfter || f.ThrottleStatus != 503 {
+		t.Fatalf("faults %+v", f)
+	}
+	info := adminCall(t, e, http.MethodGet, "/info", nil, http.StatusOK)
+	if info["imdsAddr"] != e.IMDSAddr() {
+		t.Fatalf("info %v", info)
+	}
+}
