@@ -166,7 +166,10 @@ func TestAdminAPIStrictness(t *testing.T) {
 		t.Fatalf("enabled again: %d", st)
 	}
 	adminCall(t, e, http.MethodPost, "/revoke-tokens/"+appSecret, nil, http.StatusOK)
-	if _, ok := e.revokedBefore[strings.ToLower(appSecret)]; !ok {
+	e.mu.Lock()
+	_, revoked := e.revokedBefore[strings.ToLower(appSecret)]
+	e.mu.Unlock()
+	if !revoked {
 		t.Fatal("not revoked")
 	}
 	adminCall(t, e, http.MethodPost, "/managed-identities", map[string]any{"tenantId": tenantA, "clientId": miUser}, http.StatusOK)

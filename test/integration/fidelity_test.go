@@ -149,6 +149,8 @@ func stackHub(t *testing.T, opts harness.Options) (*harness.Harness, map[string]
 // api-versions; keyvaultAPIVersion makes kvcsi talk to it, and without it the failure
 // says what to set.
 func TestStackHubAPIVersion(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h, p := stackHub(t, harness.Options{Binary: kvcsiBinary(t)})
 	_, err := h.Mount(ctx(t), harness.MountInput{Params: p, Secrets: spSecrets()})
 	wantStatus(t, err, codes.InvalidArgument, "400 BadParameter: The specified version (2026-04-01) is not recognized. Consider using the latest supported version (7.1)",
@@ -166,6 +168,8 @@ func TestStackHubAPIVersion(t *testing.T) {
 // TestThrottlingWithoutRetryAfter: Key Vault may throttle without saying how long to
 // wait; kvcsi backs off exponentially on its own, through the binary.
 func TestThrottlingWithoutRetryAfter(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h := start(t, harness.Options{Binary: kvcsiBinary(t)})
 	h.Vault.SetSecret("busy", "eventually", emulator.SecretOptions{})
 	in := harness.MountInput{Params: spParams("objectName: busy\nobjectType: secret"), Secrets: spSecrets()}
@@ -212,6 +216,8 @@ func TestThrottlingWithoutRetryAfter(t *testing.T) {
 // gets a token carrying the claims and the mount succeeds; an identity revoked for
 // real fails with the diagnosis. Through the binary.
 func TestContinuousAccessEvaluation(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h := start(t, harness.Options{Binary: kvcsiBinary(t), Emulator: emulator.Options{CAETokenLifetime: 24 * time.Hour, RefreshIn: 3 * time.Second}})
 	h.Vault.SetSecret("cae", "still-allowed", emulator.SecretOptions{})
 	second := h.Emu.Vault("kvcsi-vault-2")
@@ -275,6 +281,8 @@ func TestContinuousAccessEvaluation(t *testing.T) {
 // errors users meet: Key Vault's 400 BadParameter for an invalid object name, and
 // federated credential mismatches and expired assertions of workload identity.
 func TestErrorTextsFromTheField(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h := start(t, harness.Options{Binary: kvcsiBinary(t)})
 	_, err := h.Mount(ctx(t), harness.MountInput{Params: spParams("objectName: db_password\nobjectType: secret"), Secrets: spSecrets()})
 	wantStatus(t, err, codes.InvalidArgument, "400 BadParameter: The request URI contains an invalid name: db_password", "1–127 characters")
@@ -284,11 +292,15 @@ func TestErrorTextsFromTheField(t *testing.T) {
 		return map[string]harness.Token{harness.WIAudience: {Token: tok, ExpirationTimestamp: time.Now().Add(ttl).UTC().Format(time.RFC3339)}}
 	}
 	sa := "system:serviceaccount:" + harness.Namespace + ":" + harness.SAName
+	other := h.Emu.AddIssuer("https://oidc.kvcsi.test/other-cluster/")
+	otherTok := other.MintToken(sa, harness.WIAudience, time.Hour, nil)
 	for _, tc := range []struct {
 		name     string
 		tokens   map[string]harness.Token
 		contains []string
 	}{
+		{"issuer", map[string]harness.Token{harness.WIAudience: {Token: otherTok, ExpirationTimestamp: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}},
+			[]string{"AADSTS700211", `issuer is "https://oidc.kvcsi.test/other-cluster/"`}},
 		{"subject", mint("system:serviceaccount:default:other", harness.WIAudience, time.Hour), []string{"AADSTS700213", `subject "system:serviceaccount:default:other"`}},
 		{"audience", mint(sa, "api://Other", time.Hour), []string{"AADSTS700212", `must list the audience "api://Other"`}},
 		{"expired", mint(sa, harness.WIAudience, -10*time.Minute), []string{"AADSTS700024", "requiresRepublish: true"}},
@@ -298,6 +310,13 @@ func TestErrorTextsFromTheField(t *testing.T) {
 			wantStatus(t, err, codes.Unauthenticated, tc.contains...)
 		})
 	}
+	t.Run("legacy AADSTS70021", func(t *testing.T) {
+		h := start(t, harness.Options{Binary: kvcsiBinary(t), Emulator: emulator.Options{LegacyFederationErrors: true}})
+		_, err := h.Mount(ctx(t), harness.MountInput{Params: wiParams("objectName: x\nobjectType: secret"),
+			Tokens: map[string]harness.Token{harness.WIAudience: {Token: h.Issuer.MintToken("system:serviceaccount:default:other", harness.WIAudience, time.Hour, nil),
+				ExpirationTimestamp: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}})
+		wantStatus(t, err, codes.Unauthenticated, "AADSTS70021: No matching federated identity record found for presented assertion", `subject is "system:serviceaccount:default:other"`)
+	})
 }
 
 // writeADFSEnv writes an Azure Stack Hub environment file whose login endpoint is an AD
@@ -316,6 +335,8 @@ func writeADFSEnv(t *testing.T) string {
 // treats a /adfs authority specially (no tenants, no instance discovery), the tenant is
 // "adfs", and the environment file's login endpoint is https://<adfs host>/adfs/.
 func TestStackHubADFS(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h := start(t, harness.Options{Binary: kvcsiBinary(t), Emulator: emulator.Options{Clouds: []emulator.Cloud{
 		{LoginHost: "adfs.contoso.test", VaultSuffix: "vault.adfs.test", ADFS: true, APIVersions: emulator.StackHubKeyVaultAPIVersions},
 	}}})

@@ -39,6 +39,8 @@ func startInNetNS(t *testing.T, seed func(e *emulator.Emulator)) *harness.Harnes
 // ignored for it, and checks real IMDS's answers for "one user-assigned identity, used
 // by default" and "several user-assigned identities, none chosen".
 func TestManagedIdentityThroughIMDS(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	obj := "objectName: node-secret\nobjectType: secret"
 	grant := func(h *harness.Harness, ids ...string) {
 		for _, id := range ids {
@@ -100,6 +102,11 @@ func TestManagedIdentityThroughIMDS(t *testing.T) {
 			t.Errorf("%d IMDS request(s) went through the proxy", n)
 		}
 	})
+	t.Run("user-assigned identity not on the node", func(t *testing.T) {
+		h := startInNetNS(t, func(e *emulator.Emulator) { e.AddManagedIdentity(uamiA, true, harness.Tenant) })
+		_, err := h.Mount(ctx(t), harness.MountInput{Params: miParams(uamiB, obj)})
+		wantStatus(t, err, codes.Unauthenticated, "400 invalid_request: Identity not found", "assign the user-assigned managed identity with client ID "+uamiB)
+	})
 	t.Run("no identity on the node", func(t *testing.T) {
 		h := startInNetNS(t, func(*emulator.Emulator) {})
 		_, err := h.Mount(ctx(t), harness.MountInput{Params: miParams("", obj)})
@@ -111,6 +118,8 @@ func TestManagedIdentityThroughIMDS(t *testing.T) {
 // is being assigned (up to ~100 s), then answers 404 (still being assigned: retry) or
 // 403 (no identity). kvcsi waits as long as the mount's deadline allows and retries 404s.
 func TestSlowNMI(t *testing.T) {
+	// Its own emulator and kvcsi process, mostly waiting: runs beside the others.
+	t.Parallel()
 	h := start(t, harness.Options{Binary: kvcsiBinary(t)})
 	h.Vault.SetSecret("pod-secret", "assigned-at-last", emulator.SecretOptions{})
 	obj := "objectName: pod-secret\nobjectType: secret"
