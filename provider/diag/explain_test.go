@@ -174,6 +174,20 @@ func TestExplain(t *testing.T) {
 			wiContext(), diag.KindUnauthenticated,
 			[]string{"AADSTS700213", `subject "system:serviceaccount:shop:web"`},
 			[]string{`with issuer "https://oidc.example/issuer/" and subject "system:serviceaccount:shop:web", matching character for character`}, nil},
+		{"7002137 (seen in the field) is explained like the other federation mismatches",
+			func(t *testing.T) error {
+				return assertionCredError(t, 400, aadBody(400, "invalid_request", 7002137, "No matching federated identity record found for presented assertion subject."))
+			},
+			wiContext(), diag.KindUnauthenticated,
+			[]string{"AADSTS7002137", `the pod's service account token has issuer "https://oidc.example/issuer/" and subject "system:serviceaccount:shop:web"`},
+			[]string{`whose issuer is "https://oidc.example/issuer/" and subject is "system:serviceaccount:shop:web"`}, nil},
+		{"7000112 disabled app",
+			func(t *testing.T) error {
+				return assertionCredError(t, 400, aadBody(400, "unauthorized_client", 7000112, "Application '"+testClient+"'(web) is disabled."))
+			},
+			wiContext(), diag.KindUnauthenticated,
+			[]string{"AADSTS7000112: Application '" + testClient + "'(web) is disabled"},
+			[]string{"is disabled in tenant " + testTenant, "Enabled for users to sign in: Yes"}, nil},
 		{"700212 audience",
 			func(t *testing.T) error {
 				return assertionCredError(t, 401, aadBody(401, "invalid_client", 700212, "No matching federated identity record found for presented assertion audience 'api://AzureADTokenExchange'."))
@@ -243,7 +257,22 @@ func TestExplain(t *testing.T) {
 			[]string{"the node's system-assigned managed identity could not get a token from the instance metadata service (IMDS)"},
 			[]string{"no system-assigned managed identity"}, nil},
 
+		{"IMDS: several user-assigned identities, none chosen",
+			func(t *testing.T) error {
+				return imdsError(t, "", 400, `{"error":"invalid_request","error_description":"Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"}`)
+			},
+			miContext(""), diag.KindUnauthenticated,
+			[]string{"Multiple user assigned identities exist"},
+			[]string{"set userAssignedIdentityID to the client ID of the identity to use"}, nil},
+
 		// aad-pod-identity.
+		{"NMI: identity still being assigned",
+			func(t *testing.T) error {
+				return errors.New("nmi response failed with status code: 404, response body: getting assigned identities for pod shop/web in ASSIGNED state failed after 20 attempts, retry duration [5]s. Error: <nil>")
+			},
+			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
+			[]string{"nmi response failed with status code: 404"},
+			[]string{"still being assigned", "kvcsi retried until the mount's deadline"}, nil},
 		{"NMI: no identity assigned",
 			func(t *testing.T) error {
 				return nmiError(t, 403, "no AzureAssignedIdentity found for pod:shop/web in assigned state")

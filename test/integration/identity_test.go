@@ -108,19 +108,20 @@ func TestIdentityModes(t *testing.T) {
 		in      harness.MountInput
 		client  string // identity the emulator must have issued a token to
 		counter func(emulator.Counts) int
+		host    string // the service that must have issued it (Counts.TokensByHost)
 	}{
 		{"workload identity", harness.MountInput{Params: wiParams(obj), Tokens: h.WorkloadToken(harness.Pod{}, harness.WIAudience, time.Hour)},
-			harness.WIClientID, func(c emulator.Counts) int { return c.TokenRequests }},
+			harness.WIClientID, func(c emulator.Counts) int { return c.TokenRequests }, "login.microsoftonline.com"},
 		{"service principal", harness.MountInput{Params: spParams(obj), Secrets: spSecrets()},
-			harness.SPClientID, func(c emulator.Counts) int { return c.TokenRequests }},
+			harness.SPClientID, func(c emulator.Counts) int { return c.TokenRequests }, "login.microsoftonline.com"},
 		{"VM managed identity, system-assigned", harness.MountInput{Params: miParams("", obj)},
-			harness.SysMIClient, func(c emulator.Counts) int { return c.IMDSRequests }},
+			harness.SysMIClient, func(c emulator.Counts) int { return c.IMDSRequests }, "169.254.169.254"},
 		{"VM managed identity, user-assigned", harness.MountInput{Params: miParams(harness.MIClientID, obj)},
-			harness.MIClientID, func(c emulator.Counts) int { return c.IMDSRequests }},
+			harness.MIClientID, func(c emulator.Counts) int { return c.IMDSRequests }, "169.254.169.254"},
 		{"aad-pod-identity", harness.MountInput{Params: podIdentityParams(obj)},
-			harness.PodIDClient, func(c emulator.Counts) int { return c.NMIRequests }},
+			harness.PodIDClient, func(c emulator.Counts) int { return c.NMIRequests }, "nmi"},
 		{"identity binding", harness.MountInput{Params: ibParams(obj), Tokens: h.WorkloadToken(harness.Pod{}, harness.IBAudience, time.Hour)},
-			ibClientID, func(c emulator.Counts) int { return c.TokenRequests }},
+			ibClientID, func(c emulator.Counts) int { return c.TokenRequests }, "login.microsoftonline.com"},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -136,6 +137,14 @@ func TestIdentityModes(t *testing.T) {
 			}
 			if m.counter(after) <= m.counter(before) {
 				t.Errorf("the token did not come from the expected service")
+			}
+			for host, n := range after.TokensByHost {
+				if d := n - before.TokensByHost[host]; d > 0 && host != m.host {
+					t.Errorf("%d token(s) issued by %s, want %s only", d, host, m.host)
+				}
+			}
+			if after.TokensByHost[m.host] <= before.TokensByHost[m.host] {
+				t.Errorf("no token issued by %s (by host %v)", m.host, after.TokensByHost)
 			}
 		})
 	}
