@@ -371,8 +371,8 @@ func (e *Emulator) instanceMetadata() []map[string]any {
 	}
 	e.mu.Lock()
 	var custom []string
-	for _, c := range e.clouds[4:] { // after the four built-in clouds
-		if !c.adfs {
+	for _, c := range e.clouds {
+		if !c.builtin && !c.adfs {
 			custom = append(custom, c.loginHosts...)
 		}
 	}

@@ -38,6 +38,7 @@ type cloudState struct {
 	apiVersions []string
 	resources   []string // known resources besides the vault resource
 	adfs        bool     // an AD FS authority (Azure Stack Hub): one "tenant", adfs
+	builtin     bool     // one of Azure's clouds, known to MSAL without instance metadata
 }
 
 // issuer is the iss claim of the cloud's access tokens for a tenant.
@@ -82,6 +83,7 @@ func builtinClouds(ids *idSource) ([]*cloudState, error) {
 			return nil, err
 		}
 		c.signer = s
+		c.builtin = true
 		c.apiVersions = slices.Clone(publicKeyVaultAPIVersions)
 		out = append(out, &c)
 	}

@@ -124,18 +124,19 @@ func (e *Emulator) serveKeyVault(w http.ResponseWriter, r *http.Request, v *Vaul
 	}
 
 	// The api-version is checked before anything else, as Key Vault's front end does.
-	if ver := r.URL.Query().Get("api-version"); ver == "" {
+	ver := r.URL.Query().Get("api-version")
+	e.mu.Lock()
+	served, latest := c.acceptsAPIVersion(ver), c.latestAPIVersion()
+	e.mu.Unlock()
+	switch {
+	case ver == "":
 		kvError(w, http.StatusBadRequest, "BadParameter", "The request is missing the required parameter 'api-version'.", "")
 		return
-	} else if e.mu.Lock(); !c.acceptsAPIVersion(ver) {
-		latest := c.latestAPIVersion()
-		e.mu.Unlock()
+	case !served:
 		kvError(w, http.StatusBadRequest, "BadParameter",
 			fmt.Sprintf("The specified version (%s) is not recognized. Consider using the latest supported version (%s).", ver, latest), "")
 		e.logf("keyvault: %s %s%s -> 400 api-version %s", r.Method, host, r.URL.Path, ver)
 		return
-	} else {
-		e.mu.Unlock()
 	}
 
 	tenantID := v.tenantID()

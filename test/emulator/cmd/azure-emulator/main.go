@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		imdsAddr    = fs.String("imds-addr", "127.0.0.1:0", "IMDS listen address (169.254.169.254:80 where that address is bound, e.g. inside a network namespace)")
 		caeLifetime = fs.Duration("cae-token-lifetime", 0, "lifetime of CAE-capable access tokens (default: the normal token lifetime)")
 		nmiHold     = fs.Duration("nmi-hold", 0, "how long NMI holds a request for a pod whose identity is not assigned yet")
+		refreshIn   = fs.Duration("refresh-in", 0, "refresh_in of token answers (default: half the lifetime of tokens living 2h or more)")
 		configFile  = fs.String("config", "", "YAML or JSON file preloading tenants, apps, identities, vaults and objects")
 		latencyKV   = fs.Duration("latency-keyvault", 0, "latency added to every Key Vault request")
 		latencyAAD  = fs.Duration("latency-entra", 0, "latency added to every Entra ID request")
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IMDSAddr:               *imdsAddr,
 		CAETokenLifetime:       *caeLifetime,
 		NMIHold:                *nmiHold,
+		RefreshIn:              *refreshIn,
 		PageSize:               *pageSize,
 		Seed:                   *seed,
 		LegacyFederationErrors: *legacyFIC,
