@@ -34,9 +34,14 @@
 // tokens per (scopes, tenant, CAE flag) until 5 minutes before expiry, half the
 // lifetime for short tokens, or the token's RefreshOn if earlier. Concurrent
 // misses for one key share one request. The shared request runs on a context
-// detached from its first caller and is cancelled only when every waiting
-// caller has gone, so one caller's cancellation never fails the others (the
-// reason for not using x/sync/singleflight). Failures are not cached. Two
+// detached from its first caller's cancellation (keeping its deadline, so that a
+// credential waiting on a slow service, NMI above all, gives up in time with that
+// service's answer) and is cancelled only when every waiting caller has gone, so
+// one caller's cancellation never fails the others (the reason for not using
+// x/sync/singleflight). RefreshOn is Entra ID's refresh_in: continuous access
+// evaluation tokens live up to 28 hours and are refreshed from then on (each Key
+// Vault SDK client's own bearer policy also honours it, but refreshes at most once
+// per 30 s after its last attempt). Failures are not cached. Two
 // choices beyond a plain cache: a request carrying Claims (a claims challenge)
 // never reads the cache and its token replaces the cached one; and when a
 // refresh fails while the cached token still has over a minute to live, that
