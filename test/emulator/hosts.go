@@ -7,8 +7,6 @@ import (
 
 const imdsHost = "169.254.169.254"
 
-const defaultLoginHost = "login.microsoftonline.com"
-
 // Key Vault data-plane api-versions the public, US Government and China clouds
 // accept (the api-version values of the Key Vault REST reference and the SDKs'
 // ApiVersion enums; 2026-04-01 is what azsecrets v1.5 sends). Another value is
