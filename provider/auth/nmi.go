@@ -95,12 +95,14 @@ func (c *nmiCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptio
 	target := u.String()
 
 	// NMI answers 404 while the pod's identity is being assigned (aad-pod-identity's
-	// MIC has created the AzureAssignedIdentity but not assigned it yet): that is
-	// retried as long as the deadline allows, and does not count as a retry.
+	// MIC has created the AzureAssignedIdentity but not assigned it yet): under a
+	// deadline that is retried as long as the deadline allows, and does not count as a
+	// retry; without one it does, so that it cannot go on forever.
 	var last error
 	lastStatus, retries := 0, 0
 	reserve := nmiReserve
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		reserve = min(nmiReserve, time.Until(dl)/10)
 	}
 	for attempt := 0; ; attempt++ {
@@ -113,17 +115,17 @@ func (c *nmiCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptio
 			return azcore.AccessToken{}, fmt.Errorf("%w (NMI then held the next request until the mount's deadline)", last)
 		}
 		last, lastStatus = err, status
-		pending := status == http.StatusNotFound
+		pending := status == http.StatusNotFound && hasDeadline
 		if !pending {
 			retries++
 		}
-		if !(retry || pending) || retries > c.retries || ctx.Err() != nil {
+		if !(retry || pending || status == http.StatusNotFound) || retries > c.retries || ctx.Err() != nil {
 			return azcore.AccessToken{}, err
 		}
 		wait := c.backoff(min(attempt, 4))
 		// Room for the wait and for an attempt that NMI may hold until it is given up
 		// reserve before the deadline.
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+2*reserve {
+		if hasDeadline && time.Until(dl) < wait+2*reserve {
 			return azcore.AccessToken{}, err // no time left for another attempt
 		}
 		t := time.NewTimer(wait)

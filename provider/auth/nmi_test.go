@@ -308,3 +308,18 @@ func TestNMIRetries404UntilTheDeadline(t *testing.T) {
 		t.Fatalf("attempts = %d: 404 (identity being assigned) must be retried beyond NMIRetries", n)
 	}
 }
+
+// Without a deadline a 404 counts as a retry, so that it cannot go on forever.
+func TestNMI404WithoutDeadlineIsBounded(t *testing.T) {
+	s := newNMIServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "getting assigned identities for pod shop/web-0 in ASSIGNED state failed", http.StatusNotFound)
+	})
+	m := nmiManager(s, Options{NMIRetries: 2, NMIRetryDelay: time.Millisecond})
+	cred, _, _ := m.Credential(podIdentity, testPod, authority, kvRes)
+	if _, err := cred.GetToken(context.Background(), kvScope); err == nil || !strings.Contains(err.Error(), "status code: 404") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := s.hits.Load(); n != 3 {
+		t.Fatalf("attempts = %d, want 3 (1 + 2 retries)", n)
+	}
+}

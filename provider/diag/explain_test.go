@@ -268,7 +268,7 @@ func TestExplain(t *testing.T) {
 		// aad-pod-identity.
 		{"NMI: identity still being assigned",
 			func(t *testing.T) error {
-				return errors.New("nmi response failed with status code: 404, response body: getting assigned identities for pod shop/web in ASSIGNED state failed after 20 attempts, retry duration [5]s. Error: <nil>")
+				return nmiError(t, 404, "getting assigned identities for pod shop/web in ASSIGNED state failed after 20 attempts, retry duration [5]s. Error: <nil>")
 			},
 			with(wiContext(), func(c *diag.Context) { c.IdentityMode, c.ClientID, c.Token = vocab.PodIdentity, "", nil }), diag.KindUnauthenticated,
 			[]string{"nmi response failed with status code: 404"},
