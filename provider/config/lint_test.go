@@ -3,7 +3,6 @@ package config
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kvcsi/kvcsi/test/spctest"
 )
@@ -203,12 +202,10 @@ func TestLintHostile(t *testing.T) {
 		{"huge version history", "array:\n  - |\n    objectName: a\n    objectType: secret\n    objectVersionHistory: 2147483647\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			start := time.Now()
+			// No wall-clock bound (machines are noisy): a hang is caught by the test
+			// timeout, growth by the size bound below.
 			findings, _ := Lint(attrs(ParamObjects, tt.objects), &Driver{Secrets: spSecrets(), DefaultMode: 0o644})
 			manifest, _ := Lint(spcParams(ParamObjects, tt.objects), nil)
-			if d := time.Since(start); d > 20*time.Second {
-				t.Errorf("took %v", d)
-			}
 			size := 0
 			for _, f := range append(findings, manifest...) {
 				size += len(f.String())
