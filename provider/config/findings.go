@@ -226,9 +226,14 @@ func (c *checker) unknownKeys(ref *ObjectRef, src string, known []string, nested
 				}
 				continue
 			}
-			if sub, ok := nested[key]; ok && val.Kind == yaml.SequenceNode {
-				for j, item := range val.Content {
-					walk(fmt.Sprintf("%s%s[%d].", prefix, key, j), item, sub, nil)
+			if sub, ok := nested[key]; ok {
+				switch val.Kind {
+				case yaml.SequenceNode:
+					for j, item := range val.Content {
+						walk(fmt.Sprintf("%s%s[%d].", prefix, key, j), item, sub, nil)
+					}
+				case yaml.MappingNode:
+					walk(prefix+key+".", val, sub, nil)
 				}
 			}
 		}

@@ -28,13 +28,16 @@ const (
 	// ParamKeyvaultAPIVersion (kvcsi) is the Key Vault data-plane api-version to send:
 	// Azure Stack Hub's vaults serve only older ones (7.1).
 	ParamKeyvaultAPIVersion = "keyvaultAPIVersion"
+	// ParamFiles (kvcsi) is the rendered files: a YAML list of files built from the
+	// files the objects write.
+	ParamFiles = "files"
 )
 
 // knownParams are the parameters Parse reads.
 var knownParams = []string{
 	ParamKeyvaultName, ParamTenantID, ParamTenantIDDeprecated, ParamObjects, ParamClientID,
 	ParamUsePodIdentity, ParamUseVMManagedIdentity, ParamUseAzureTokenProxy,
-	ParamUserAssignedIdentityID, ParamCloudName, ParamCloudEnvFileName, ParamKeyvaultAPIVersion,
+	ParamUserAssignedIdentityID, ParamCloudName, ParamCloudEnvFileName, ParamKeyvaultAPIVersion, ParamFiles,
 }
 
 // ignoredParams are keys that reach the provider but mean nothing to it and are not worth
@@ -66,13 +69,20 @@ const (
 	FieldConvertPFXToPEM = "convertPFXToPEM"
 	FieldJMESPath        = "jmesPath"
 	FieldJMESPathPath    = "path" // inside a jmesPath entry
+	FieldOptional        = "optional"
+	FieldSelector        = "selector"
+	FieldStripPrefix     = "stripPrefix"
+	FieldRefuseExpired   = "refuseExpired"
+	FieldPFXPasswordFile = "pfxPasswordFile"
 )
 
 var knownObjectFields = []string{
 	FieldObjectName, FieldObjectType, FieldObjectAlias, FieldObjectVersion,
 	FieldObjectVersionHistory, FieldObjectFormat, FieldObjectEncoding, FieldFilePermission,
 	FieldKeyvaultName, FieldCertificatePart, FieldSplitCertAndKey, FieldConvertPFXToPEM,
-	FieldJMESPath,
+	FieldJMESPath, FieldOptional, FieldSelector, FieldStripPrefix, FieldRefuseExpired, FieldPFXPasswordFile,
 }
+
+var knownSelectorFields = []string{"namePrefix", "tags", "contentType"}
 
 var knownJMESPathFields = []string{FieldJMESPathPath, FieldObjectAlias, FieldFilePermission}

@@ -36,6 +36,18 @@ type keyVaultObject struct {
 	SplitCertAndKey bool            `yaml:"splitCertAndKey"`
 	ConvertPFXToPEM bool            `yaml:"convertPFXToPEM"`
 	JMESPath        []jmesPathEntry `yaml:"jmesPath"`
+	Optional        bool            `yaml:"optional"`
+	Selector        *selectorEntry  `yaml:"selector"`
+	StripPrefix     bool            `yaml:"stripPrefix"`
+	RefuseExpired   bool            `yaml:"refuseExpired"`
+	PFXPasswordFile string          `yaml:"pfxPasswordFile"`
+}
+
+// selectorEntry is an objects entry's selector (kvcsi extension).
+type selectorEntry struct {
+	NamePrefix  string            `yaml:"namePrefix"`
+	Tags        map[string]string `yaml:"tags"`
+	ContentType string            `yaml:"contentType"`
 }
 
 type jmesPathEntry struct {
@@ -46,7 +58,7 @@ type jmesPathEntry struct {
 
 func (o *keyVaultObject) trim() {
 	for _, p := range []*string{&o.ObjectName, &o.ObjectType, &o.ObjectAlias, &o.ObjectVersion,
-		&o.ObjectFormat, &o.ObjectEncoding, &o.FilePermission, &o.KeyvaultName, &o.CertificatePart} {
+		&o.ObjectFormat, &o.ObjectEncoding, &o.FilePermission, &o.KeyvaultName, &o.CertificatePart, &o.PFXPasswordFile} {
 		*p = strings.TrimSpace(*p)
 	}
 	for i := range o.JMESPath {
@@ -135,6 +147,10 @@ func decodeFix(i int, s string) string {
 		Split    yaml.Node `yaml:"splitCertAndKey"`
 		Convert  yaml.Node `yaml:"convertPFXToPEM"`
 		JMESPath yaml.Node `yaml:"jmesPath"`
+		Optional yaml.Node `yaml:"optional"`
+		Strip    yaml.Node `yaml:"stripPrefix"`
+		Refuse   yaml.Node `yaml:"refuseExpired"`
+		Selector yaml.Node `yaml:"selector"`
 	}
 	if yaml.Unmarshal([]byte(s), &probe) != nil {
 		return fix // not a mapping, or not YAML
@@ -148,6 +164,10 @@ func decodeFix(i int, s string) string {
 		return "objectVersionHistory must be an unquoted integer, e.g. objectVersionHistory: 5"
 	case fails(&probe.Split, &b) || fails(&probe.Convert, &b):
 		return "splitCertAndKey and convertPFXToPEM must be unquoted true or false"
+	case fails(&probe.Optional, &b) || fails(&probe.Strip, &b) || fails(&probe.Refuse, &b):
+		return "optional, stripPrefix and refuseExpired must be unquoted true or false"
+	case fails(&probe.Selector, &selectorEntry{}):
+		return "selector must be a mapping with namePrefix, tags (a mapping of strings) and contentType"
 	case fails(&probe.JMESPath, &entries):
 		return "jmesPath must be a list of mappings with path, objectAlias and optional filePermission"
 	}
@@ -216,6 +236,9 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		}
 	}
 	field := o.fileNameField()
+	if o.Selector != nil {
+		return buildSelectorObject(i, o, topVault, defaultMode)
+	}
 	if o.fileName() == "" {
 		return Object{}, invalid(FieldObjectName, "file name must not be empty",
 			fmt.Sprintf("set objectName of objects.array[%d]", i))
@@ -281,11 +304,11 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 		switch p := strings.ToLower(o.CertificatePart); p {
 		case "full":
 			obj.CertPart = vocab.CertPartFull
-		case string(vocab.CertPartChain), string(vocab.CertPartKey):
+		case string(vocab.CertPartChain), string(vocab.CertPartKey), string(vocab.CertPartCA):
 			obj.CertPart = vocab.CertPart(p)
 		default:
-			return Object{}, invalid(FieldCertificatePart, fmt.Sprintf("invalid certificatePart: %s, should be full, chain or key", o.CertificatePart),
-				"use certificatePart: full (the default), chain (certificates only) or key (private key only)")
+			return Object{}, invalid(FieldCertificatePart, fmt.Sprintf("invalid certificatePart: %s, should be full, chain, key or ca", o.CertificatePart),
+				"use certificatePart: full (the default), chain (certificates only), key (private key only) or ca (the chain without the leaf)")
 		}
 		if obj.CertPart != vocab.CertPartFull && format == "pfx" {
 			return Object{}, invalid(FieldCertificatePart, "certificatePart "+string(obj.CertPart)+" cannot be combined with objectFormat: pfx",
@@ -327,6 +350,9 @@ func buildObjectErr(i int, o *keyVaultObject, topVault string, defaultMode fs.Fi
 			}
 			obj.JSONPaths = append(obj.JSONPaths, jp)
 		}
+	}
+	if err := buildExtras(o, &obj); err != nil {
+		return Object{}, err
 	}
 	return obj, nil
 }

@@ -40,6 +40,11 @@ type Output struct {
 	// can be large.
 	History    int64
 	Companions Companions
+	// Selector: the output is the matches of a selector, files under Path ("" for the
+	// volume's root) whose names only the vault's listing tells.
+	Selector bool
+	// Optional: the object is optional, so the files may be missing.
+	Optional bool
 }
 
 // Outputs answers "which files does this object write": its main file (or its version
@@ -47,7 +52,10 @@ type Output struct {
 // is the one answer for config's collision checks, lint's secretObjects check and the
 // mount's history paths.
 func Outputs(o *Object, flags OutputFlags) []Output {
-	main := Output{Field: FieldObjectName, Path: o.FileName(), History: o.HistoryFiles()}
+	if o.Selector != nil {
+		return []Output{{Field: FieldSelector, Path: o.Alias, Selector: true}}
+	}
+	main := Output{Field: FieldObjectName, Path: o.FileName(), History: o.HistoryFiles(), Optional: o.Optional}
 	if o.Alias != "" {
 		main.Field = FieldObjectAlias
 	}
@@ -62,7 +70,7 @@ func Outputs(o *Object, flags OutputFlags) []Output {
 	}
 	outs := []Output{main}
 	for j, jp := range o.JSONPaths {
-		outs = append(outs, Output{Field: fmt.Sprintf("jmesPath[%d].objectAlias", j), Path: jp.ObjectAlias})
+		outs = append(outs, Output{Field: fmt.Sprintf("jmesPath[%d].objectAlias", j), Path: jp.ObjectAlias, Optional: o.Optional})
 	}
 	return outs
 }
@@ -94,6 +102,9 @@ func HistoryPath(base string, i int64, sep string) string {
 // certainly does, maybe when p is a companion only a certificate's secret with the
 // provider flag gets.
 func (out Output) Writes(p string) (written, maybe bool) {
+	if out.Selector {
+		return false, out.Path == "" || isUnder(out.Path, p)
+	}
 	if out.isBase(p) {
 		return true, false
 	}
@@ -119,6 +130,9 @@ func (out Output) isBase(p string) bool {
 
 // Files lists up to limit of the files the output certainly writes, for messages.
 func (out Output) Files(limit int) []string {
+	if out.Selector {
+		return nil
+	}
 	var files []string
 	add := func(base string) {
 		files = append(files, base)
@@ -217,6 +231,9 @@ func clash(a, b output) (string, int) {
 }
 
 func describe(o *Object) string {
+	if o.Selector != nil {
+		return fmt.Sprintf("objects.array[%d] (objectType:%s, selector)", o.Index, o.Type)
+	}
 	return fmt.Sprintf("objects.array[%d] (objectType:%s, objectName:%s)", o.Index, o.Type, o.Name)
 }
 
@@ -227,9 +244,17 @@ func describe(o *Object) string {
 // depth of the paths, not with their pairs.
 func checkOutputs(objs []Object) []*vocab.ObjectError {
 	outs := make([]output, 0, len(objs))
+	var selectors []output
 	for k := range objs {
-		outs = appendOutputs(outs, k, &objs[k])
+		for _, out := range Outputs(&objs[k], OutputFlags{}) {
+			if out.Selector {
+				selectors = append(selectors, output{obj: k, Output: out})
+				continue
+			}
+			outs = append(outs, output{obj: k, Output: out})
+		}
 	}
+	errs := checkSelectorDirs(objs, outs, selectors)
 	// Companions are known up front: a clash with one is reported on the other file,
 	// whichever comes first.
 	companions := map[string]int{}   // companion path -> output of a plain splitCertAndKey file
@@ -247,7 +272,6 @@ func checkOutputs(objs []Object) []*vocab.ObjectError {
 	}
 
 	ix := pathIndex{exact: map[string]int{}, inside: map[string]int{}, indexed: map[string][]int{}}
-	var errs []*vocab.ObjectError
 	for j, b := range outs {
 		ob := &objs[b.obj]
 		if i, p, kind := ix.find(outs, b); kind != noClash {
@@ -272,6 +296,39 @@ func checkOutputs(objs []Object) []*vocab.ObjectError {
 				fmt.Sprintf("duplicate output path %s: %s has splitCertAndKey and writes its certificate or key there",
 					quoteShort(b.Path), describe(&objs[outs[i].obj])),
 				"give this file a different objectAlias")))
+		}
+	}
+	return errs
+}
+
+// checkSelectorDirs finds outputs inside (or on the way to) the directory of a
+// selector's matches, and selectors sharing a directory: only the listing would tell
+// which files collide, so the directory belongs to the selector alone. A selector
+// without objectAlias writes to the root; its collisions are found once it is expanded
+// (CheckExpanded).
+func checkSelectorDirs(objs []Object, outs, selectors []output) []*vocab.ObjectError {
+	var errs []*vocab.ObjectError
+	for si, s := range selectors {
+		if s.Path == "" {
+			continue
+		}
+		for _, a := range outs {
+			if a.Path == s.Path || isUnder(s.Path, a.Path) || isUnder(a.Path, s.Path) {
+				later, earlier := &objs[a.obj], &objs[s.obj]
+				if s.obj > a.obj {
+					later, earlier = earlier, later
+				}
+				errs = append(errs, objectErrFor(later, invalid(FieldObjectAlias,
+					fmt.Sprintf("output path %s clashes with the directory %s of a selector's matches: %s uses it too", quoteShort(a.Path), quoteShort(s.Path), describe(earlier)),
+					"give the selector an objectAlias directory of its own")))
+			}
+		}
+		for _, t := range selectors[:si] {
+			if t.Path != "" && (t.Path == s.Path || isUnder(t.Path, s.Path) || isUnder(s.Path, t.Path)) {
+				errs = append(errs, objectErrFor(&objs[s.obj], invalid(FieldObjectAlias,
+					fmt.Sprintf("the selector's directory %s overlaps the directory %s of %s's selector", quoteShort(s.Path), quoteShort(t.Path), describe(&objs[t.obj])),
+					"give each selector an objectAlias directory of its own")))
+			}
 		}
 	}
 	return errs

@@ -179,6 +179,11 @@ func walk(p *Parser, in input, c *checker) *Mount {
 	if m.Objects, ok = p.objects(raw, m.VaultName, in.mode, c); !ok {
 		return nil
 	}
+	if rawFiles := get(ParamFiles); rawFiles != "" {
+		if m.Files, ok = walkFiles(rawFiles, m.Objects, in.mode, c); !ok {
+			return nil
+		}
+	}
 	return m
 }
 
@@ -211,7 +216,7 @@ func walkObjects(raw, vault string, defaultMode fs.FileMode, c *checker) ([]Obje
 	for i, s := range items {
 		ref := &ObjectRef{Index: i}
 		if c.all {
-			c.unknownKeys(ref, s, knownObjectFields, map[string][]string{FieldJMESPath: knownJMESPathFields})
+			c.unknownKeys(ref, s, knownObjectFields, map[string][]string{FieldJMESPath: knownJMESPathFields, FieldSelector: knownSelectorFields})
 		}
 		o, perr := decodeObject(i, s)
 		if perr != nil {

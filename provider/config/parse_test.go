@@ -220,7 +220,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "per-object vault chars", attrs: attrs(ParamObjects, obj("objectName: a", "objectType: secret", "keyvaultName: kv_1")),
 			want: `failed to get vault: Invalid vault name: "kv_1", must match [-a-zA-Z0-9]{3,24}`},
 		{name: "certificatePart bad", attrs: attrs(ParamObjects, obj("objectName: a", "objectType: secret", "certificatePart: leaf")),
-			want: "invalid certificatePart: leaf, should be full, chain or key"},
+			want: "invalid certificatePart: leaf, should be full, chain, key or ca"},
 		{name: "certificatePart on cert", attrs: attrs(ParamObjects, obj("objectName: a", "objectType: cert", "certificatePart: key")),
 			want: "certificatePart only supported for objectType: secret"},
 		{name: "certificatePart with pfx", attrs: attrs(ParamObjects, obj("objectName: a", "objectType: secret", "certificatePart: key", "objectFormat: pfx")),

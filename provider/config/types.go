@@ -61,6 +61,29 @@ type Object struct {
 	SplitCertAndKey bool           // splitCertAndKey: .crt/.key for this object without the global flag
 	ConvertPFX      bool           // convertPFXToPEM: a plain secret holding a PFX is written as PEM
 	JSONPaths       []JSONPath
+
+	// Optional: a missing (404) or disabled object is skipped instead of failing the
+	// mount (optional: true).
+	Optional bool
+	// Selector, when set, makes the entry select secrets by listing the vault instead
+	// of naming one; Name is then empty and Alias the directory of the matches (""
+	// for the volume's root). The mount expands it with Expand.
+	Selector *Selector
+	// RefuseExpired fails the mount when the object is expired or not yet valid
+	// (its exp/nbf attributes, a certificate's NotAfter) instead of mounting it.
+	RefuseExpired bool
+	// PFXPasswordFile is the file of this class holding the password that protects
+	// this object's PFX output (objectFormat: pfx, pfxPasswordFile).
+	PFXPasswordFile string
+}
+
+// Selector chooses the secrets of a vault by name prefix, tags and content type; every
+// condition set must hold.
+type Selector struct {
+	NamePrefix  string
+	Tags        map[string]string
+	ContentType string
+	StripPrefix bool // the file name is the secret's name without NamePrefix
 }
 
 // FileName is the object's output path: the alias if set, else the name.
@@ -84,5 +107,7 @@ type Mount struct {
 	CloudEnvFileName string
 	VaultName        string
 	Objects          []Object
-	DefaultMode      fs.FileMode // MountRequest.permission
+	// Files are the rendered files (the files parameter), in order.
+	Files       []RenderedFile
+	DefaultMode fs.FileMode // MountRequest.permission
 }

@@ -86,6 +86,7 @@ const (
 	CertPartFull  CertPart = ""      // keys and certificates, as the Azure provider writes them
 	CertPartChain CertPart = "chain" // certificates only
 	CertPartKey   CertPart = "key"   // private key only
+	CertPartCA    CertPart = "ca"    // the chain without the leaf (a ca.crt)
 )
 
 // File is one file of the volume, relative to the mount.
