@@ -56,6 +56,7 @@ func newFlagSet(o *options, output io.Writer) *flag.FlagSet {
 	fs.DurationVar(&d.CacheIdleTTL, "cache-idle-ttl", cache.DefaultIdleTTL, "kvcsi: drop a cached credential or client unused this long")
 	fs.IntVar(&d.NMIPort, "nmi-port", auth.DefaultNMIPort, "kvcsi: port of the aad-pod-identity NMI endpoint on localhost (usePodIdentity)")
 	fs.IntVar(&d.MaxResponseBytes, "max-response-bytes", server.DefaultMaxResponseBytes, "kvcsi: fail a mount whose files exceed what the driver accepts; match the driver's --max-call-recv-msg-size (default 4 MiB)")
+	fs.DurationVar(&d.ExpiryWarning, "expiry-warning", mount.DefaultExpiryWarning, "kvcsi: log a warning for every mounted object that expires within this window (exp attribute, certificate NotAfter); negative disables")
 	fs.BoolVar(&d.NoReuse, "no-reuse", false, "kvcsi: benchmark baseline: no token or client reuse, sequential fetch (never use in production)")
 	klog.InitFlags(fs)
 	return fs

@@ -45,6 +45,7 @@ func (b *baselineMounter) Mount(ctx context.Context, m *config.Mount) (*mount.Re
 	for i := range m.Objects {
 		one := *m
 		one.Objects = m.Objects[i : i+1]
+		one.Files = nil // the Azure provider has no rendered files
 		r, err := mt.Mount(ctx, &one)
 		if es, ok := err.(mount.Errors); ok {
 			errs = append(errs, es...)

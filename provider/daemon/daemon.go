@@ -59,6 +59,7 @@ type Options struct {
 	CacheSize        int           // cache.DefaultSize
 	CacheIdleTTL     time.Duration // cache.DefaultIdleTTL
 	NMIPort          int           // auth.DefaultNMIPort
+	ExpiryWarning    time.Duration // mount.DefaultExpiryWarning
 	// NoReuse runs the benchmark baseline instead of the provider (baseline.go).
 	NoReuse bool
 	// MaxResponseBytes is the largest MountResponse the driver accepts (its
@@ -131,7 +132,9 @@ func Run(ctx context.Context, o Options) error {
 			return cloud.Resolve(name, file, defaults)
 		},
 		Format:      format.Options{ConstructPEMChain: o.ConstructPEMChain, WriteCertAndKeySeparately: o.WriteCertAndKeyInSeparateFiles},
-		Parallelism: o.Parallelism,
+		Parallelism:   o.Parallelism,
+		ExpiryWarning: o.ExpiryWarning,
+		Observer:      reg,
 	}
 	srv := &server.Server{Observer: reg, MaxResponseBytes: o.MaxResponseBytes}
 	if o.NoReuse {

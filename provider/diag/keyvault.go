@@ -33,9 +33,12 @@ func role(objectType vocab.ObjectType) string {
 func explainKeyVault(re *azcore.ResponseError, c Context) *Error {
 	code, inner, text := kvDetails(re)
 	first := firstLine(text)
-	list := false
+	list, listAll := false, false
 	if re.RawResponse != nil && re.RawResponse.Request != nil {
-		list = strings.HasSuffix(strings.TrimSuffix(re.RawResponse.Request.URL.Path, "/"), "/versions")
+		p := re.RawResponse.Request.URL.Path
+		list = strings.HasSuffix(strings.TrimSuffix(p, "/"), "/versions")
+		listAll = isListAll(p)
+		list = list || listAll
 	}
 	answer := condenseStatus(re.StatusCode, code, inner, first)
 	x := &Error{Kind: kindForStatus(re.StatusCode)}
@@ -44,7 +47,7 @@ func explainKeyVault(re *azcore.ResponseError, c Context) *Error {
 		x.Msg = fmt.Sprintf("Key Vault %s rejected the token of %s: %s", c.Vault, c.who(), answer)
 		x.Fix = c.rejectedTokenFix(re, first)
 	case http.StatusForbidden:
-		x.Msg, x.Fix = c.forbidden(code, inner, text, answer, list)
+		x.Msg, x.Fix = c.forbidden(code, inner, text, answer, list, listAll)
 	case http.StatusNotFound:
 		x.Msg, x.Fix = c.notFound(code, answer, list)
 	case http.StatusTooManyRequests:
@@ -122,7 +125,7 @@ func (c Context) rejectedTokenFix(re *azcore.ResponseError, msg string) string {
 }
 
 // forbidden explains a 403: disabled object, network rules, or a missing permission.
-func (c Context) forbidden(code, inner, text, answer string, list bool) (msg, fix string) {
+func (c Context) forbidden(code, inner, text, answer string, list, listAll bool) (msg, fix string) {
 	switch {
 	case heuristics.KeyVaultObjectDisabled(inner, text):
 		msg = fmt.Sprintf("%s in vault %s is disabled: %s", c.object(), c.Vault, answer)
@@ -152,14 +155,23 @@ func (c Context) forbidden(code, inner, text, answer string, list bool) (msg, fi
 	if a, ok := heuristics.KeyVaultDataAction(text); ok {
 		action = " (data action " + a + ")"
 	}
-	msg = fmt.Sprintf("%s lacks the %s permission on %s in vault %s: %s%s", who, perm, c.object(), c.Vault, answer, action)
+	what := c.object()
+	if listAll {
+		what = "the secrets (a selector lists them)"
+	}
+	msg = fmt.Sprintf("%s lacks the %s permission on %s in vault %s: %s%s", who, perm, what, c.Vault, answer, action)
 	subject := "client ID " + clientID
 	if clientID == "" {
 		subject = "the identity"
 	}
 	rbac := fmt.Sprintf("assign %s the built-in role %q on vault %s (or on the %s alone)", subject, role(c.ObjectType), c.Vault, c.ObjectType.Noun())
 	policy := fmt.Sprintf("give %s the %s permission %q in the access policies of vault %s", subject, c.ObjectType.Noun(), perm, c.Vault)
-	if list {
+	switch {
+	case listAll:
+		// A selector lists the secrets, then gets each match.
+		rbac = fmt.Sprintf("assign %s the built-in role %q on vault %s (a selector lists the vault's secrets, so a role on single secrets is not enough)", subject, role(c.ObjectType), c.Vault)
+		policy = fmt.Sprintf("give %s the %s permissions \"get\" and \"list\" in the access policies of vault %s (a selector lists the vault's secrets)", subject, c.ObjectType.Noun(), c.Vault)
+	case list:
 		// objectVersionHistory lists the versions, then gets each.
 		policy = fmt.Sprintf("give %s the %s permissions \"get\" and \"list\" in the access policies of vault %s (objectVersionHistory lists versions)", subject, c.ObjectType.Noun(), c.Vault)
 	}

@@ -201,9 +201,9 @@ func (r *renderer) checkRequest() error {
 		return r.fail(fmt.Sprintf("invalid objectEncoding: %s, should be hex, base64 or utf-8", r.req.Encoding), "", nil)
 	}
 	switch r.req.CertPart {
-	case vocab.CertPartFull, vocab.CertPartChain, vocab.CertPartKey:
+	case vocab.CertPartFull, vocab.CertPartChain, vocab.CertPartKey, vocab.CertPartCA:
 	default:
-		return r.fail(fmt.Sprintf("invalid certificatePart: %s, should be chain or key", r.req.CertPart), "", nil)
+		return r.fail(fmt.Sprintf("invalid certificatePart: %s, should be chain, key or ca", r.req.CertPart), "", nil)
 	}
 	if r.f.Type != vocab.Secret && (r.req.CertPart != "" || r.req.Split || r.req.ConvertPFX || len(r.req.JSON) > 0) {
 		return r.fail("certificatePart, splitCertAndKey, convertPFXToPEM and jmesPath only apply to objectType: secret",
@@ -273,9 +273,16 @@ func (r *renderer) secret() (main []byte, parts [][]byte, err error) {
 			return nil, nil, r.fail("certificatePart needs PEM output", "remove objectFormat: pfx or certificatePart", nil)
 		}
 		certs, keys := SplitPEM(main)
-		if r.req.CertPart == vocab.CertPartChain {
+		switch r.req.CertPart {
+		case vocab.CertPartChain:
 			main = certs
-		} else {
+		case vocab.CertPartCA:
+			ca, err := CAPart(main)
+			if err != nil {
+				return nil, nil, r.fail("certificatePart ca", "import the certificate with its issuing chain, or use certificatePart: chain", err)
+			}
+			main = ca
+		default:
 			main = keys
 		}
 		if len(main) == 0 {

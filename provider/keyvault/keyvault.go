@@ -249,12 +249,22 @@ type Vault struct {
 	pool    *Pool
 }
 
+// Attributes are an object version's validity attributes, as Key Vault returns them
+// with every secret, key and certificate; nil when the response lacked them. Key Vault
+// serves a secret or key outside its nbf–exp window: they are for the caller to judge.
+type Attributes struct {
+	Enabled   *bool
+	NotBefore *time.Time
+	Expires   *time.Time
+}
+
 // Secret is a secret bundle; nil pointers are fields the response lacked.
 type Secret struct {
 	Value       *string
 	ContentType *string
 	KID         *string
 	Version     string
+	Attributes  Attributes
 }
 
 // Key is the public part of a key bundle as JWK fields.
@@ -262,12 +272,23 @@ type Key struct {
 	Kty, Crv   *string
 	N, E, X, Y []byte
 	Version    string
+	Attributes Attributes
 }
 
 // Certificate is a certificate bundle's DER (leaf only).
 type Certificate struct {
-	CER     []byte
-	Version string
+	CER        []byte
+	Version    string
+	Attributes Attributes // exp is the leaf's NotAfter, nbf its NotBefore
+}
+
+// SecretProperties is one entry of a vault's secrets listing (no value).
+type SecretProperties struct {
+	Name        string
+	ContentType string
+	Tags        map[string]string
+	Managed     bool // the secret of a certificate
+	Attributes  Attributes
 }
 
 // VersionInfo is one entry of a versions listing.
@@ -293,6 +314,9 @@ func (v *Vault) Secret(ctx context.Context, name, version string) (Secret, error
 			return errors.New("key vault returned a secret without an id")
 		}
 		out = Secret{Value: resp.Value, ContentType: resp.ContentType, Version: resp.ID.Version()}
+		if a := resp.Attributes; a != nil {
+			out.Attributes = Attributes{Enabled: a.Enabled, NotBefore: a.NotBefore, Expires: a.Expires}
+		}
 		if resp.KID != nil {
 			kid := string(*resp.KID)
 			out.KID = &kid
@@ -322,6 +346,9 @@ func (v *Vault) Key(ctx context.Context, name, version string) (Key, error) {
 		}
 		k := resp.Key
 		out = Key{N: k.N, E: k.E, X: k.X, Y: k.Y, Version: k.KID.Version()}
+		if a := resp.Attributes; a != nil {
+			out.Attributes = Attributes{Enabled: a.Enabled, NotBefore: a.NotBefore, Expires: a.Expires}
+		}
 		if k.Kty != nil {
 			s := string(*k.Kty)
 			out.Kty = &s
@@ -354,6 +381,9 @@ func (v *Vault) Certificate(ctx context.Context, name, version string) (Certific
 			return errors.New("certificate value is nil")
 		}
 		out = Certificate{CER: resp.CER, Version: resp.ID.Version()}
+		if a := resp.Attributes; a != nil {
+			out.Attributes = Attributes{Enabled: a.Enabled, NotBefore: a.NotBefore, Expires: a.Expires}
+		}
 		return nil
 	})
 	return out, err
@@ -410,6 +440,60 @@ func (v *Vault) Versions(ctx context.Context, objectType vocab.ObjectType, name 
 			return fmt.Errorf("unknown object type %q", objectType)
 		}
 		return err
+	})
+	return out, err
+}
+
+// MaxListedSecrets bounds a vault's secrets listing: a selector reads at most this many
+// entries (about 400 pages of 25), so a vault with a huge number of secrets cannot make
+// one mount page without end.
+const MaxListedSecrets = 10000
+
+// ErrTooManySecrets is returned when a listing passes MaxListedSecrets.
+var ErrTooManySecrets = fmt.Errorf("the vault lists more than %d secrets", MaxListedSecrets)
+
+// ListSecrets lists the properties of every secret of the vault (its latest version),
+// following the service's nextLink pages (the list operation, permission secrets/list).
+func (v *Vault) ListSecrets(ctx context.Context) ([]SecretProperties, error) {
+	var out []SecretProperties
+	err := v.call(ctx, "secret_list", func(ctx context.Context) error {
+		out = out[:0]
+		c, err := v.clients.secretsClient()
+		if err != nil {
+			return err
+		}
+		pager := c.NewListSecretPropertiesPager(nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			for _, it := range page.Value {
+				if it == nil || it.ID == nil {
+					continue
+				}
+				if len(out) == MaxListedSecrets {
+					return ErrTooManySecrets
+				}
+				p := SecretProperties{Name: it.ID.Name(), Managed: it.Managed != nil && *it.Managed}
+				if it.ContentType != nil {
+					p.ContentType = *it.ContentType
+				}
+				if len(it.Tags) > 0 {
+					p.Tags = make(map[string]string, len(it.Tags))
+					for k, val := range it.Tags {
+						if val != nil {
+							p.Tags[k] = *val
+						}
+					}
+				}
+				if a := it.Attributes; a != nil {
+					p.Attributes = Attributes{Enabled: a.Enabled, NotBefore: a.NotBefore, Expires: a.Expires}
+				}
+				out = append(out, p)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

@@ -32,6 +32,7 @@ type Registry struct {
 	inflight       prometheus.Gauge
 	throttleWaits  prometheus.Counter
 	throttleWaited prometheus.Counter
+	expiry         *expiryCollectors
 }
 
 // New registers the collectors.
@@ -60,7 +61,9 @@ func New() *Registry {
 		throttleWaited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kvcsi_throttle_wait_seconds_total", Help: "Seconds spent waiting before retrying Key Vault requests.",
 		}),
+		expiry: newExpiryCollectors(time.Now),
 	}
+	r.reg.MustRegister(r.expiry.skipped, r.expiry.mounted, r.expiry.gauge)
 	r.reg.MustRegister(r.keyvault, r.grpc, r.mounts, r.inflight, r.throttleWaits, r.throttleWaited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r

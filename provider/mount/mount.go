@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"golang.org/x/sync/semaphore"
@@ -42,6 +43,8 @@ type Vault interface {
 	Key(ctx context.Context, name, version string) (keyvault.Key, error)
 	Certificate(ctx context.Context, name, version string) (keyvault.Certificate, error)
 	Versions(ctx context.Context, objectType vocab.ObjectType, name string) ([]keyvault.VersionInfo, error)
+	// ListSecrets lists the vault's secrets (a selector's matches are chosen from it).
+	ListSecrets(ctx context.Context) ([]keyvault.SecretProperties, error)
 }
 
 // Vaults opens the Vault at vaultURL for a credential; credKey names the credential's
@@ -94,6 +97,26 @@ type Options struct {
 	// only so many requests through; the other fetches wait in their mount's
 	// goroutine instead of each holding a goroutine and its stack.
 	MaxInFlight int
+	// ExpiryWarning is how far ahead an object's expiry is reported in
+	// Result.Expiring (default DefaultExpiryWarning; negative reports none).
+	ExpiryWarning time.Duration
+	// Observer, if set, is told about skipped optional objects and the expiry of the
+	// mounted objects (metrics).
+	Observer Observer
+	// Now is the clock for expiry (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultExpiryWarning is how far ahead an expiry is reported (--expiry-warning).
+const DefaultExpiryWarning = 30 * 24 * time.Hour
+
+// Observer is told what a successful mount mounted and skipped; bounded values only.
+type Observer interface {
+	// OptionalSkipped: n optional objects were skipped for reason
+	// (diag.MissingNotFound or diag.MissingDisabled).
+	OptionalSkipped(reason string, n int)
+	// ObjectsMounted: the expiry of each mounted object version (zero: none) at now.
+	ObjectsMounted(expiries []time.Time, now time.Time)
 }
 
 // Mounter runs mounts; safe for concurrent use.
@@ -110,6 +133,12 @@ func New(opts Options) *Mounter {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
+	if opts.ExpiryWarning == 0 {
+		opts.ExpiryWarning = DefaultExpiryWarning
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Mounter{opts: opts, inFlight: semaphore.NewWeighted(int64(opts.MaxInFlight))}
 }
 
@@ -119,9 +148,10 @@ type task struct {
 	path  string // output base path
 	id    string // ObjectVersion id
 	ver   string // version to request ("" = latest)
-	files []vocab.File
-	got   string // version Key Vault returned
-	err   error
+	files    []vocab.File
+	got      string // version Key Vault returned
+	validity diag.Validity
+	err      error
 }
 
 // fetch is one Key Vault request that one or more tasks render (aliases of one secret
@@ -135,7 +165,7 @@ type fetch struct {
 // Mount fetches every object of m. Every object is attempted; if any fails, the error
 // is an Errors naming each failing object in order, and no file is returned.
 func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) {
-	if len(m.Objects) == 0 {
+	if len(m.Objects) == 0 && len(m.Files) == 0 {
 		return &Result{}, nil
 	}
 	env, err := mt.opts.Clouds(m.CloudName, m.CloudEnvFileName)
@@ -157,22 +187,29 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 		}
 		vaults[o.VaultName] = v
 	}
+	explain := explainer(m, env)
+
+	// Phase 0: selectors become the objects they match, as if listed by hand.
+	objects, selected, err := mt.expandSelectors(ctx, vaults, m, explain)
+	if err != nil {
+		return nil, err
+	}
 
 	// Phase 1: expand objectVersionHistory objects into their versions; only those
 	// list versions in Key Vault, so only those take a fetch slot.
-	expanded := make([][]*task, len(m.Objects))
-	listErrs := make([]error, len(m.Objects))
+	expanded := make([][]*task, len(objects))
+	listErrs := make([]error, len(objects))
 	var listing []int
-	for i := range m.Objects {
-		if m.Objects[i].HistoryFiles() > 0 {
+	for i := range objects {
+		if objects[i].HistoryFiles() > 0 {
 			listing = append(listing, i)
 			continue
 		}
-		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
+		expanded[i], listErrs[i] = mt.expand(ctx, vaults[objects[i].VaultName], &objects[i])
 	}
 	mt.run(ctx, len(listing), func(j int) {
 		i := listing[j]
-		expanded[i], listErrs[i] = mt.expand(ctx, vaults[m.Objects[i].VaultName], &m.Objects[i])
+		expanded[i], listErrs[i] = mt.expand(ctx, vaults[objects[i].VaultName], &objects[i])
 	}, func(j int, err error) { listErrs[listing[j]] = err })
 
 	// Phase 2: one request per distinct (vault, type, name, version), rendered into
@@ -180,13 +217,13 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 	fetches := dedup(expanded)
 	mt.run(ctx, len(fetches), func(j int) {
 		f := fetches[j]
-		fetched, got, err := fetchObject(ctx, vaults[f.obj.VaultName], f.obj, f.ver)
+		fetched, got, validity, err := fetchObject(ctx, vaults[f.obj.VaultName], f.obj, f.ver)
 		for _, t := range f.tasks {
 			if err != nil {
 				t.err = err
 				continue
 			}
-			t.got = got
+			t.got, t.validity = got, validity
 			t.files, t.err = mt.render(t, fetched)
 		}
 	}, func(j int, err error) {
@@ -196,29 +233,89 @@ func (mt *Mounter) Mount(ctx context.Context, m *config.Mount) (*Result, error) 
 	})
 
 	var errs Errors
-	res := &Result{}
-	explain := explainer(m, env)
-	for i := range m.Objects {
-		o := &m.Objects[i]
+	res := &Result{Selected: selected}
+	var produced []producedFile
+	now := mt.opts.Now()
+	skipped := map[int]string{} // objects.array index → why an optional object is missing
+	var expiries []time.Time
+	for i := range objects {
+		o := &objects[i]
 		if listErrs[i] != nil {
+			if mt.skip(res, skipped, o, listErrs[i]) {
+				continue
+			}
 			errs = append(errs, objectError(o, explain(o, listErrs[i])))
 			continue
 		}
 		for _, t := range expanded[i] {
 			if t.err != nil {
+				if mt.skip(res, skipped, o, t.err) {
+					continue
+				}
 				errs = append(errs, objectError(o, explain(o, t.err)))
 				continue
 			}
+			if o.RefuseExpired {
+				if err := diag.Refused(o.Type, o.Name, o.VaultName, t.validity, now); err != nil {
+					errs = append(errs, objectError(o, err))
+					continue
+				}
+			}
+			expiries = append(expiries, t.validity.Expires)
+			mt.noteExpiry(res, o, t, now)
 			for _, f := range t.files {
-				res.Files = append(res.Files, f)
-				res.Versions = append(res.Versions, ObjectVersion{ID: t.id, Version: t.got})
+				produced = append(produced, producedFile{file: f, version: ObjectVersion{ID: t.id, Version: t.got}, obj: o})
 			}
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	produced, err = mt.compose(m, produced, skipped, res)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range produced {
+		res.Files = append(res.Files, p.file)
+		res.Versions = append(res.Versions, p.version)
+	}
+	if obs := mt.opts.Observer; obs != nil {
+		counts := map[string]int{}
+		for _, s := range res.Skipped {
+			counts[s.Reason]++
+		}
+		for reason, n := range counts {
+			obs.OptionalSkipped(reason, n)
+		}
+		obs.ObjectsMounted(expiries, now)
+	}
 	return res, nil
+}
+
+// skip reports whether the failure err of optional object o is one it is skipped on (the
+// object is missing or disabled), and records it.
+func (mt *Mounter) skip(res *Result, skipped map[int]string, o *config.Object, err error) bool {
+	if !o.Optional {
+		return false
+	}
+	reason, ok := diag.MissingObject(err)
+	if !ok {
+		return false
+	}
+	if _, seen := skipped[o.Index]; !seen {
+		res.Skipped = append(res.Skipped, Skipped{Index: o.Index, Type: o.Type, Name: o.Name, Vault: o.VaultName, Reason: reason})
+	}
+	skipped[o.Index] = reason
+	return true
+}
+
+// noteExpiry reports an object version expiring within the warning window.
+func (mt *Mounter) noteExpiry(res *Result, o *config.Object, t *task, now time.Time) {
+	exp := t.validity.Expires
+	if exp.IsZero() || mt.opts.ExpiryWarning < 0 || exp.Sub(now) > mt.opts.ExpiryWarning {
+		return
+	}
+	res.Expiring = append(res.Expiring, Expiring{Type: o.Type, Name: o.Name, Vault: o.VaultName, Version: t.got, Expires: exp})
 }
 
 // dedup groups the tasks by the Key Vault request they need, in the order of first use.
@@ -382,6 +479,7 @@ func LatestVersions(list []keyvault.VersionInfo, start string, n int) ([]string,
 // render writes a fetched object into the files task t asks for.
 func (mt *Mounter) render(t *task, f format.Fetched) ([]vocab.File, error) {
 	o := t.obj
+	opts := mt.opts.Format
 	req := format.Request{
 		Path:       t.path,
 		Mode:       o.Mode,
@@ -394,5 +492,11 @@ func (mt *Mounter) render(t *task, f format.Fetched) ([]vocab.File, error) {
 	for _, j := range o.JSONPaths {
 		req.JSON = append(req.JSON, format.JSONExtract{Path: j.Path, Query: j.Query, Alias: j.ObjectAlias, Mode: j.Mode})
 	}
-	return format.Render(req, f, mt.opts.Format)
+	if o.PFXPasswordFile != "" {
+		// Rendered as PEM here; compose protects it with the password once the password
+		// object's file is there. It has no .crt/.key companions, as a PFX has none.
+		req.Format, req.ConvertPFX = "", true
+		opts.WriteCertAndKeySeparately = false
+	}
+	return format.Render(req, f, opts)
 }

@@ -44,7 +44,10 @@ type fakeVault struct {
 	mu       sync.Mutex
 	versions map[string][]string          // name → versions, oldest first
 	values   map[string]map[string]string // name → version → value
-	errs     map[string]error             // name → the error every request for it gets
+	errs     map[string]error             // name → the error every request for it gets ("" the listing)
+	tags     map[string]map[string]string // name → tags
+	disabled map[string]bool
+	expires  map[string]time.Time
 	requests map[string]int               // "op name version" → requests
 	gate     chan struct{}                // when set, every request waits for it (or its ctx)
 	started  chan struct{}                // when set, told of every request that starts
@@ -53,7 +56,8 @@ type fakeVault struct {
 }
 
 func newFakeVault() *fakeVault {
-	return &fakeVault{versions: map[string][]string{}, values: map[string]map[string]string{}, errs: map[string]error{}, requests: map[string]int{}}
+	return &fakeVault{versions: map[string][]string{}, values: map[string]map[string]string{}, errs: map[string]error{}, requests: map[string]int{},
+		tags: map[string]map[string]string{}, disabled: map[string]bool{}, expires: map[string]time.Time{}}
 }
 
 // set adds versions of secret name, oldest first, each valued "<name>@<version>".
@@ -123,7 +127,7 @@ func (f *fakeVault) Secret(ctx context.Context, name, version string) (keyvault.
 	}
 	vs := f.versions[name]
 	if len(vs) == 0 {
-		return keyvault.Secret{}, diag.New(diag.KindNotFound, fmt.Errorf("secret %s not found", name), "")
+		return keyvault.Secret{}, notFound("Secret")
 	}
 	if version == "" {
 		version = vs[len(vs)-1]
@@ -132,7 +136,11 @@ func (f *fakeVault) Secret(ctx context.Context, name, version string) (keyvault.
 	if !ok {
 		return keyvault.Secret{}, diag.New(diag.KindNotFound, fmt.Errorf("version %s of %s not found", version, name), "")
 	}
-	return keyvault.Secret{Value: &v, Version: version}, nil
+	s := keyvault.Secret{Value: &v, Version: version}
+	if exp, ok := f.expires[name]; ok {
+		s.Attributes.Expires = &exp
+	}
+	return s, nil
 }
 
 func (f *fakeVault) Key(ctx context.Context, name, version string) (keyvault.Key, error) {
@@ -166,6 +174,35 @@ func (f *fakeVault) Versions(ctx context.Context, _ vocab.ObjectType, name strin
 		out = append(out, keyvault.VersionInfo{Version: v, Enabled: true, Created: time.Unix(int64(1_700_000_000+i), 0)})
 	}
 	return out, nil
+}
+
+// ListSecrets lists every secret with versions, with its tags and enabled state.
+func (f *fakeVault) ListSecrets(ctx context.Context) ([]keyvault.SecretProperties, error) {
+	defer f.end()
+	if err := f.begin(ctx, "list", "", ""); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.errs[""]; err != nil {
+		return nil, err
+	}
+	var out []keyvault.SecretProperties
+	for name := range f.versions {
+		p := keyvault.SecretProperties{Name: name, Tags: f.tags[name]}
+		enabled := !f.disabled[name]
+		p.Attributes.Enabled = &enabled
+		if exp, ok := f.expires[name]; ok {
+			p.Attributes.Expires = &exp
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// notFound is Key Vault's 404 as the SDK returns it.
+func notFound(what string) error {
+	return &azcore.ResponseError{StatusCode: 404, ErrorCode: what + "NotFound"}
 }
 
 // fakeVaults serves vaults by URL and counts how often each is opened.

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"strings"
+	"time"
 
 	"github.com/kvcsi/kvcsi/provider/diag"
 	"github.com/kvcsi/kvcsi/provider/vocab"
@@ -16,8 +17,46 @@ type ObjectVersion struct {
 
 // Result is the whole volume for one mount.
 type Result struct {
-	Files    []vocab.File
+	Files []vocab.File
+	// Versions[i] is the version of Files[i].
 	Versions []ObjectVersion
+	// HiddenVersions are the versions of the inputs a rendered file hides: not in the
+	// volume, they still make the driver see a change when one of them changes.
+	HiddenVersions []ObjectVersion
+	// Skipped are the optional objects left out because they are missing or disabled.
+	Skipped []Skipped
+	// Expiring are the mounted object versions that expire within the warning window
+	// (or have expired).
+	Expiring []Expiring
+	// Selected says, per selector, what it matched and what it left out.
+	Selected []Selected
+}
+
+// Skipped is an optional object that was not mounted.
+type Skipped struct {
+	Index  int // objects.array index
+	Type   vocab.ObjectType
+	Name   string
+	Vault  string
+	Reason string // diag.MissingNotFound or diag.MissingDisabled
+}
+
+// Expiring is a mounted object version that expires soon, or has expired.
+type Expiring struct {
+	Type    vocab.ObjectType
+	Name    string
+	Vault   string
+	Version string
+	Expires time.Time
+}
+
+// Selected is what one selector entry matched.
+type Selected struct {
+	Index    int // objects.array index
+	Vault    string
+	Matched  int
+	Disabled []string // matching secrets left out: disabled
+	Expired  []string // matching secrets left out: expired by their exp attribute
 }
 
 // Errors is every object that failed in one mount; the mount fails as a whole.

@@ -96,9 +96,41 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 		return nil, status.Error(codes.ResourceExhausted, errorPrefix+err.Error())
 	}
 	s.done(diag.Success(), len(m.Objects), start)
-	klog.InfoS("mounted", "pod", pod, "objects", len(m.Objects), "files", len(res.Files),
-		"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.Success().String())
+	kv := []any{"pod", pod, "objects", len(m.Objects), "files", len(res.Files),
+		"duration", time.Since(start).Round(time.Millisecond), "outcome", diag.Success().String()}
+	if len(res.Skipped) > 0 {
+		kv = append(kv, "skippedOptional", len(res.Skipped), "skipped", skippedNames(res.Skipped))
+	}
+	klog.InfoS("mounted", kv...)
+	logDetails(pod, res)
 	return out, nil
+}
+
+// skippedNames names the skipped optional objects for the mount's log line.
+func skippedNames(skipped []mount.Skipped) []string {
+	out := make([]string, len(skipped))
+	for i, s := range skipped {
+		out[i] = fmt.Sprintf("objects.array[%d] %s %s in vault %s (%s)", s.Index, s.Type, s.Name, s.Vault, s.Reason)
+	}
+	return out
+}
+
+// logDetails logs what a selector left out and the objects expiring soon.
+func logDetails(pod klog.ObjectRef, res *mount.Result) {
+	for _, s := range res.Selected {
+		if len(s.Disabled) > 0 || len(s.Expired) > 0 {
+			klog.InfoS("selector skipped matching secrets", "pod", pod, "selector", fmt.Sprintf("objects.array[%d]", s.Index),
+				"vault", s.Vault, "mounted", s.Matched, "disabled", s.Disabled, "expired", s.Expired)
+		}
+	}
+	for _, e := range res.Expiring {
+		verb := "expires"
+		if !e.Expires.After(time.Now()) {
+			verb = "expired"
+		}
+		klog.Warningf("%s %q (version %s) in vault %s %s at %s: mounted for pod %s; fix: add a new version with a later expiry date in Key Vault",
+			e.Type.Noun(), e.Name, e.Version, e.Vault, verb, e.Expires.UTC().Format(time.RFC3339), pod)
+	}
 }
 
 // DefaultMaxResponseBytes is the driver's default --max-call-recv-msg-size (4 MiB): a
@@ -202,6 +234,9 @@ func response(res *mount.Result) *v1alpha1.MountResponse {
 		out.Files = append(out.Files, &v1alpha1.File{Path: f.Path, Mode: int32(f.Mode), Contents: f.Contents})
 	}
 	for _, v := range res.Versions {
+		out.ObjectVersion = append(out.ObjectVersion, &v1alpha1.ObjectVersion{Id: v.ID, Version: v.Version})
+	}
+	for _, v := range res.HiddenVersions {
 		out.ObjectVersion = append(out.ObjectVersion, &v1alpha1.ObjectVersion{Id: v.ID, Version: v.Version})
 	}
 	if len(out.ObjectVersion) == 0 {

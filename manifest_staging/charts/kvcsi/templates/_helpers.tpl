@@ -81,6 +81,9 @@ rendered with an explicit value.
 {{- if $v.cacheIdleTTL }}
 - --cache-idle-ttl={{ $v.cacheIdleTTL }}
 {{- end }}
+{{- if $v.expiryWarning }}
+- --expiry-warning={{ $v.expiryWarning }}
+{{- end }}
 {{- if $v.nmiPort }}
 - --nmi-port={{ $v.nmiPort }}
 {{- end }}
