@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 		Clouds: func(name, file string) (cloud.Environment, error) {
 			return cloud.Resolve(name, file, defaults)
 		},
-		Format:      format.Options{ConstructPEMChain: o.ConstructPEMChain, WriteCertAndKeySeparately: o.WriteCertAndKeyInSeparateFiles},
+		Format:        format.Options{ConstructPEMChain: o.ConstructPEMChain, WriteCertAndKeySeparately: o.WriteCertAndKeyInSeparateFiles},
 		Parallelism:   o.Parallelism,
 		ExpiryWarning: o.ExpiryWarning,
 		Observer:      reg,

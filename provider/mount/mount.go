@@ -144,10 +144,10 @@ func New(opts Options) *Mounter {
 
 // task is one object version to render into files.
 type task struct {
-	obj   *config.Object
-	path  string // output base path
-	id    string // ObjectVersion id
-	ver   string // version to request ("" = latest)
+	obj      *config.Object
+	path     string // output base path
+	id       string // ObjectVersion id
+	ver      string // version to request ("" = latest)
 	files    []vocab.File
 	got      string // version Key Vault returned
 	validity diag.Validity

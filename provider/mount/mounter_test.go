@@ -48,9 +48,9 @@ type fakeVault struct {
 	tags     map[string]map[string]string // name → tags
 	disabled map[string]bool
 	expires  map[string]time.Time
-	requests map[string]int               // "op name version" → requests
-	gate     chan struct{}                // when set, every request waits for it (or its ctx)
-	started  chan struct{}                // when set, told of every request that starts
+	requests map[string]int // "op name version" → requests
+	gate     chan struct{}  // when set, every request waits for it (or its ctx)
+	started  chan struct{}  // when set, told of every request that starts
 	running  int
 	peak     int
 }
