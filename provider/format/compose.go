@@ -96,7 +96,7 @@ func RenderFile(path, kind string, entries []Entry) ([]byte, error) {
 		// oversized file before building it.
 		total += len(e.Key) + len(v)
 		if total > MaxRenderedBytes {
-			return nil, fail("", fmt.Sprintf("the inputs are larger than the %d bytes a rendered file may have", MaxRenderedBytes),
+			return nil, fail("", fmt.Sprintf("the inputs are more than the %d bytes a rendered file may have", MaxRenderedBytes),
 				"render fewer inputs into this file")
 		}
 	}
