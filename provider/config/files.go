@@ -176,9 +176,6 @@ func walkFiles(raw string, objects []Object, defaultMode fs.FileMode, c *checker
 	if err := checkRenderedPaths(objects, files); err != nil && c.fail(nil, err) {
 		return nil, false
 	}
-	if err := checkPasswordFiles(objects, files, prod); err != nil && c.fail(nil, err) {
-		return nil, false
-	}
 	return files, true
 }
 
@@ -453,7 +450,7 @@ func isUnder(dir, p string) bool {
 
 // checkPasswordFiles checks that each pfxPasswordFile is a file another object certainly
 // writes (not a rendered file, not a selector's match).
-func checkPasswordFiles(objects []Object, files []RenderedFile, prod *produced) *vocab.ObjectError {
+func checkPasswordFiles(objects []Object, prod *produced) *vocab.ObjectError {
 	for k := range objects {
 		o := &objects[k]
 		if o.PFXPasswordFile == "" {

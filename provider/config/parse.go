@@ -179,6 +179,9 @@ func walk(p *Parser, in input, c *checker) *Mount {
 	if m.Objects, ok = p.objects(raw, m.VaultName, in.mode, c); !ok {
 		return nil
 	}
+	if err := checkPasswordFiles(m.Objects, newProduced(m.Objects)); err != nil && c.fail(nil, err) {
+		return nil
+	}
 	if rawFiles := get(ParamFiles); rawFiles != "" {
 		if m.Files, ok = walkFiles(rawFiles, m.Objects, in.mode, c); !ok {
 			return nil

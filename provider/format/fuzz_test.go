@@ -333,6 +333,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"FuzzOrderChain":   orderChainSeeds(t),
 		"FuzzPublicKeyPEM": publicKeySeeds(t),
 		"FuzzRender":       renderSeeds(t),
+		"FuzzCompose":      composeSeeds(t),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -329,7 +329,11 @@ func templateFuncs(m *meter, data map[string]string) template.FuncMap {
 		if n < 0 || n > maxIndent {
 			return "", fmt.Errorf("indent width %d is not between 0 and %d", n, maxIndent)
 		}
-		if err := m.charge(len(s) * (n + 1)); err != nil {
+		size := len(s) + n*(strings.Count(s, "\n")+1)
+		if size > MaxRenderedBytes {
+			return "", errTemplateOutput
+		}
+		if err := m.charge(len(s) + size); err != nil {
 			return "", err
 		}
 		pad := strings.Repeat(" ", n)
