@@ -121,16 +121,24 @@ type Driver struct {
 // judges: Parse fails if and only if Lint has a SeverityInvalid finding, and Parse's error
 // is the first one's. Lint does not check cloudName (see package cloud).
 func Lint(attributes map[string]string, driver *Driver) ([]Finding, []Object) {
+	findings, m := LintMount(attributes, driver)
+	return findings, m.Objects
+}
+
+// LintMount is Lint, returning the objects and the rendered files (the files
+// parameter's entries) that are valid on their own, for checks of the files the volume
+// holds. The Mount is never nil.
+func LintMount(attributes map[string]string, driver *Driver) ([]Finding, *Mount) {
 	c := &checker{all: true}
 	in := input{attributes: attributes, mode: 0o644}
 	if driver != nil {
 		in.secrets, in.mode, in.mount = driver.Secrets, driver.DefaultMode, true
 	}
-	var objects []Object
-	if m := walk(nil, in, c); m != nil {
-		objects = m.Objects
+	m := walk(nil, in, c)
+	if m == nil {
+		m = &Mount{}
 	}
-	return c.findings, objects
+	return c.findings, m
 }
 
 // checker records the findings of the validation walk: every one for Lint, only the

@@ -122,12 +122,12 @@ func Check(spc *SecretProviderClass, opts Options) []Finding {
 		return c.out
 	}
 	c.written(spec.Written, spec.Parameters)
-	findings, objects := config.Lint(spec.Parameters, nil)
+	findings, m := config.LintMount(spec.Parameters, nil)
 	for _, f := range findings {
 		c.out = append(c.out, fromConfig(f, spec.Parameters))
 	}
 	c.cloud(spec.Parameters)
-	c.secretObjects(spec, objects, opts)
+	c.secretObjects(spec, m, opts)
 	return c.out
 }
 
@@ -147,6 +147,10 @@ func fromConfig(f config.Finding, params map[string]string) Finding {
 		if f.Field != "" {
 			out.Path = out.Path.Key(f.Field) // "jmesPath[0].objectAlias" reads as a path too
 		}
+	case strings.HasPrefix(f.Field, config.ParamFiles+"["):
+		// "files[0].inputs[1]": a position inside the files parameter's YAML.
+		out.Subject = "parameters." + f.Field
+		out.Path = pathParameters.Key(config.ParamFiles)
 	case f.Field != "":
 		out.Subject = "parameters." + f.Field
 		if _, ok := params[f.Field]; ok {
@@ -212,18 +216,34 @@ func (c *checker) cloud(params map[string]string) {
 	}
 }
 
-// produced is what the valid objects write, for the secretObjects check.
+// produced is what the valid objects and rendered files write, for the secretObjects
+// check.
 type produced struct {
 	objects []config.Object
 	outputs [][]config.Output // per object
 	names   []string          // files certainly written (a bounded list), sorted, for suggestions
+	// rendered maps a rendered file's path to its entry; hidden maps a file (or a
+	// directory input) that an entry hides to that entry.
+	rendered map[string]*config.RenderedFile
+	hidden   map[string]*config.RenderedFile
 }
 
 // maxListed bounds the files listed per output: a version history can have millions.
 const maxListed = 64
 
-func produce(objects []config.Object, opts Options) *produced {
-	p := &produced{objects: objects}
+func produce(m *config.Mount, opts Options) *produced {
+	objects := m.Objects
+	p := &produced{objects: objects, rendered: map[string]*config.RenderedFile{}, hidden: map[string]*config.RenderedFile{}}
+	for i := range m.Files {
+		f := &m.Files[i]
+		p.rendered[f.Path] = f
+		p.names = append(p.names, f.Path)
+		if f.HideInputs {
+			for _, in := range f.Inputs {
+				p.hidden[in.File] = f
+			}
+		}
+	}
 	flags := config.OutputFlags{WriteCertAndKeySeparately: opts.WriteCertAndKeySeparately}
 	seen := map[string]bool{}
 	for i := range objects {
@@ -243,21 +263,37 @@ func produce(objects []config.Object, opts Options) *produced {
 }
 
 // writes reports whether an object certainly writes file, and else the index (in
-// objects.array) of one that might (-1 if none).
-func (p *produced) writes(file string) (bool, int) {
+// objects.array) of one that might (-1 if none), and the output that writes it.
+func (p *produced) writes(file string) (bool, int, *config.Output, *config.Object) {
 	maybe := -1
+	var maybeOut *config.Output
+	var maybeObj *config.Object
 	for i, outs := range p.outputs {
-		for _, out := range outs {
+		for j, out := range outs {
 			w, m := out.Writes(file)
 			if w {
-				return true, -1
+				return true, -1, &outs[j], &p.objects[i]
 			}
 			if m && maybe < 0 {
-				maybe = p.objects[i].Index
+				maybe, maybeOut, maybeObj = p.objects[i].Index, &outs[j], &p.objects[i]
 			}
 		}
 	}
-	return false, maybe
+	return false, maybe, maybeOut, maybeObj
+}
+
+// hiddenBy is the rendered file that hides file (an input named, or inside a directory
+// input), nil if none.
+func (p *produced) hiddenBy(file string) *config.RenderedFile {
+	if f, ok := p.hidden[file]; ok {
+		return f
+	}
+	for dir, f := range p.hidden {
+		if strings.HasPrefix(file, dir+"/") {
+			return f
+		}
+	}
+	return nil
 }
 
 // missingFileFix says how to produce file, or which produced file was meant.
@@ -293,7 +329,8 @@ func (p *produced) missingFileFix(file string, maybe int) string {
 var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 // secretObjects checks spec.secretObjects against the files the objects produce.
-func (c *checker) secretObjects(spec *Spec, objects []config.Object, opts Options) {
+func (c *checker) secretObjects(spec *Spec, m *config.Mount, opts Options) {
+	objects := m.Objects
 	if spec.SecretObjectsNotList {
 		c.add(config.SeverityInvalid, pathSecretObjects, false, "spec.secretObjects", "secretObjects is not a list",
 			"write secretObjects as a list of {secretName, type, data}")
@@ -302,7 +339,7 @@ func (c *checker) secretObjects(spec *Spec, objects []config.Object, opts Option
 	if len(spec.SecretObjects) == 0 {
 		return
 	}
-	prod := produce(objects, opts)
+	prod := produce(m, opts)
 	secretNames := map[string]int{}
 	for i, so := range spec.SecretObjects {
 		p, subject := pathSecretObjects.Index(i), fmt.Sprintf("secretObjects[%d]", i)
@@ -383,13 +420,51 @@ func (c *checker) data(p Path, subject string, data []SecretData, objects []conf
 		if len(objects) == 0 {
 			continue // the objects' own findings come first
 		}
-		if ok, maybe := prod.writes(file); !ok {
+		notFound := fmt.Sprintf("the driver fails with \"file matching objectName %s not found in the pod\"", file)
+		if f, ok := prod.rendered[file]; ok {
+			for _, in := range f.Inputs {
+				if o := objectAt(objects, in.Object); o != nil && o.Optional && f.SkipMissingInputs {
+					c.add(config.SeverityWarning, dp.Key("objectName"), false, ds,
+						fmt.Sprintf("objectName %q is rendered by %s without the inputs of optional objects that are missing (skipMissingInputs): the Secret's value changes with them", file, f.Field()),
+						"make the objects required, or accept that the synced value lacks them while they are missing")
+					break
+				}
+			}
+			continue
+		}
+		if f := prod.hiddenBy(file); f != nil {
 			c.add(config.SeverityInvalid, dp.Key("objectName"), false, ds,
-				fmt.Sprintf("objectName %q is not a file the objects produce: the driver fails with \"file matching objectName %s not found in the pod\"", file, file),
+				fmt.Sprintf("objectName %q is an input that %s hides (hideInputs), so it is not in the volume: %s", file, f.Field(), notFound),
+				fmt.Sprintf("sync the rendered file %s instead, or remove hideInputs from %s", f.Path, f.Field()))
+			continue
+		}
+		ok, maybe, out, obj := prod.writes(file)
+		switch {
+		case ok && obj.Optional:
+			c.add(config.SeverityWarning, dp.Key("objectName"), false, ds,
+				fmt.Sprintf("objectName %q comes from an optional object (objects.array[%d]): while it is missing, %s and the Secret is not synced", file, obj.Index, notFound),
+				"remove optional from the object, or sync it in a secretObject of its own")
+		case ok:
+		case out != nil && out.Selector:
+			c.add(config.SeverityWarning, dp.Key("objectName"), false, ds,
+				fmt.Sprintf("objectName %q is only there if the selector of objects.array[%d] matches such a secret: the vault's listing decides", file, maybe),
+				"check the file name against the selector's documented naming (docs/formats.md), or name the object explicitly")
+		default:
+			c.add(config.SeverityInvalid, dp.Key("objectName"), false, ds,
+				fmt.Sprintf("objectName %q is not a file the objects produce: %s", file, notFound),
 				prod.missingFileFix(file, maybe))
 		}
 	}
 	return keys
+}
+
+func objectAt(objects []config.Object, index int) *config.Object {
+	for i := range objects {
+		if objects[i].Index == index {
+			return &objects[i]
+		}
+	}
+	return nil
 }
 
 // tls checks the keys of a kubernetes.io/tls Secret.

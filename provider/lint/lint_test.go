@@ -218,3 +218,38 @@ func texts(fs []Finding) string {
 	}
 	return b.String()
 }
+
+// TestCheckRenderedFiles: secretObjects may name rendered files; a hidden input is an
+// error, a file of an optional object or a selector's match a warning; the findings of
+// the files parameter point at it.
+func TestCheckRenderedFiles(t *testing.T) {
+	spc := goodSPC()
+	spc.Spec.Parameters["objects"] = spctest.Objects(
+		"objectName: db-user\nobjectType: secret",
+		"objectName: db-password\nobjectType: secret",
+		"objectName: extra\nobjectType: secret\noptional: true",
+		"objectType: secret\nselector: {namePrefix: shop-}\nobjectAlias: shop")
+	spc.Spec.Parameters["files"] = "- {path: app.env, format: dotenv, hideInputs: true, inputs: [db-user, db-password]}\n- {path: x.json, format: json, inputs: [extra]}"
+	spc.Spec.SecretObjects = []SecretObject{{SecretName: "app", Type: "Opaque", Data: []SecretData{
+		{ObjectName: "app.env", Key: ".env"}, {ObjectName: "db-user", Key: "user"}, {ObjectName: "extra", Key: "extra"}, {ObjectName: "shop-db", Key: "db"}, {ObjectName: "shop/shop-db", Key: "db2"},
+	}}}
+	var got []string
+	for _, f := range Check(spc, Options{}) {
+		got = append(got, f.Severity.String()+" "+string(f.Path)+" "+f.Text(""))
+	}
+	want := []string{
+		`warning spec.parameters.files warning: parameters.files[1].inputs[0]: files[1]: input "extra" comes from an optional object (objects.array[2]): when it is missing, the mount fails on this file`,
+		`invalid spec.secretObjects[0].data[1].objectName error: secretObjects[0] (secretName app): data[1]: objectName "db-user" is an input that files[0] hides (hideInputs)`,
+		`warning spec.secretObjects[0].data[2].objectName warning: secretObjects[0] (secretName app): data[2]: objectName "extra" comes from an optional object (objects.array[2])`,
+		`invalid spec.secretObjects[0].data[3].objectName error: secretObjects[0] (secretName app): data[3]: objectName "shop-db" is not a file the objects produce`,
+		`warning spec.secretObjects[0].data[4].objectName warning: secretObjects[0] (secretName app): data[4]: objectName "shop/shop-db" is only there if the selector of objects.array[3] matches such a secret`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d findings:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("finding %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
