@@ -332,6 +332,12 @@ func (e *Emulator) adminHandler() http.Handler {
 			return nil, nil
 		}
 	}
+	handle("DELETE /vaults/{vault}/{type}/{name}", func(r *http.Request) (any, error) {
+		if !e.Vault(r.PathValue("vault")).Delete(r.PathValue("type"), r.PathValue("name")) {
+			return nil, &adminError{http.StatusNotFound, fmt.Sprintf("no %s %q in vault %s", r.PathValue("type"), r.PathValue("name"), r.PathValue("vault"))}
+		}
+		return nil, nil
+	})
 	handle("POST /vaults/{vault}/{type}/{name}/versions/{version}/disable", setEnabled(false))
 	handle("POST /vaults/{vault}/{type}/{name}/versions/{version}/enable", setEnabled(true))
 	handle("PUT /vaults/{vault}/raw", func(r *http.Request) (any, error) {

@@ -267,6 +267,33 @@ func (v *Vault) setEnabled(objectType, name, version string, enabled bool) {
 	}
 }
 
+// Delete deletes an object with all its versions, as Key Vault's delete operation does
+// (the emulator keeps no soft-deleted copy): afterwards a GET answers 404 and lists leave
+// it out. Deleting a certificate deletes its key and secret too, as in Key Vault. It
+// reports whether the object existed.
+func (v *Vault) Delete(objectType, name string) bool {
+	v.e.mu.Lock()
+	defer v.e.mu.Unlock()
+	key := strings.ToLower(name)
+	var found bool
+	switch normObjectType(objectType) {
+	case ObjectSecret:
+		_, found = v.secrets[key]
+		delete(v.secrets, key)
+	case ObjectKey:
+		_, found = v.keys[key]
+		delete(v.keys, key)
+	case ObjectCert:
+		_, found = v.certs[key]
+		if found {
+			delete(v.certs, key)
+			delete(v.keys, key)
+			delete(v.secrets, key)
+		}
+	}
+	return found
+}
+
 // Versions lists an object's versions in the order they were set.
 func (v *Vault) Versions(objectType, name string) []string {
 	v.e.mu.Lock()
