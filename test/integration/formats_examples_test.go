@@ -94,13 +94,15 @@ func TestFormatsExamples(t *testing.T) {
 		},
 	}
 
+	composed := composeExamples(t, h, f)
 	seen := map[string]bool{}
 	for _, p := range paths {
 		base := filepath.Base(p)
 		seen[base] = true
 		t.Run(base, func(t *testing.T) {
 			files, ok := want[base]
-			if !ok {
+			check, isComposed := composed[base]
+			if !ok && !isComposed {
 				t.Fatalf("examples/%s has no expectations here: add them to TestFormatsExamples", base)
 			}
 			spc, err := spctest.ReadManifest(p)
@@ -126,7 +128,11 @@ func TestFormatsExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("mount: %v", err)
 			}
-			checkFiles(t, resp, files)
+			if isComposed {
+				check(t, resp)
+			} else {
+				checkFiles(t, resp, files)
+			}
 			// secretObjects name files of the volume.
 			paths := map[string]bool{}
 			for _, f := range resp.GetFiles() {
@@ -146,6 +152,11 @@ func TestFormatsExamples(t *testing.T) {
 		})
 	}
 	var missing []string
+	for base := range composed {
+		if !seen[base] {
+			missing = append(missing, base)
+		}
+	}
 	for base := range want {
 		if !seen[base] {
 			missing = append(missing, base)
