@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,5 +228,61 @@ func TestOptionalObjectsBinary(t *testing.T) {
 	_, err = mount()
 	if err == nil || !strings.Contains(err.Error(), "objectName:app-db-password") || !strings.Contains(err.Error(), "SecretNotFound") {
 		t.Fatalf("required deleted: %v", err)
+	}
+}
+
+// TestExtensionMetricsAndRefusal: through the binary, a skipped optional object, the
+// mounted objects' expiry and the soonest expiry reach /metrics with bounded labels
+// only; refuseExpired refuses an expired secret with the date and the fix; a selector
+// without the list permission is told which role to assign.
+func TestExtensionMetricsAndRefusal(t *testing.T) {
+	h := start(t, harness.Options{Binary: kvcsiBinary(t), Output: io.Discard})
+	soon := time.Now().Add(3 * 24 * time.Hour).Truncate(time.Second)
+	h.Vault.SetSecret("mtrname-soon", "v", emulator.SecretOptions{Expires: soon})
+	h.Vault.SetSecret("mtrname-later", "v", emulator.SecretOptions{Expires: soon.Add(400 * 24 * time.Hour)})
+	h.Vault.SetSecret("mtrname-none", "v", emulator.SecretOptions{})
+	h.Vault.SetSecret("mtrname-gone", "v", emulator.SecretOptions{Expires: time.Now().Add(-48 * time.Hour)})
+	tokens := h.WorkloadToken(harness.Pod{}, harness.WIAudience, time.Hour)
+	mount := func(objects ...string) error {
+		_, err := h.Mount(ctx(t), harness.MountInput{Params: wiParams(objects...), Tokens: tokens})
+		return err
+	}
+	if err := mount("objectName: mtrname-soon\nobjectType: secret", "objectName: mtrname-later\nobjectType: secret",
+		"objectName: mtrname-none\nobjectType: secret", "objectName: mtrname-absent\nobjectType: secret\noptional: true"); err != nil {
+		t.Fatal(err)
+	}
+	err := mount("objectName: mtrname-gone\nobjectType: secret\nrefuseExpired: true")
+	if err == nil || !strings.Contains(err.Error(), `secret "mtrname-gone" in vault kvcsi-vault expired at `) || !strings.Contains(err.Error(), "fix: add a new version of the secret with a later expiry date (exp) in Key Vault, or remove refuseExpired") {
+		t.Fatalf("refuseExpired: %v", err)
+	}
+	_, body := obsGet(t, "http://"+h.Metrics+"/metrics")
+	for _, want := range []string{
+		`kvcsi_optional_objects_skipped_total{reason="not_found"} 1`,
+		`kvcsi_mounted_objects_total{expiry="7d"} 1`,
+		`kvcsi_mounted_objects_total{expiry="later"} 1`,
+		`kvcsi_mounted_objects_total{expiry="none"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if v := scrapeValue(t, h.Metrics, "kvcsi_soonest_object_expiry_timestamp_seconds"); int64(v) != soon.Unix() {
+		t.Errorf("soonest expiry %v, want %d", v, soon.Unix())
+	}
+	if strings.Contains(body, "mtrname-") {
+		t.Error("/metrics names an object")
+	}
+
+	// A selector needs the list permission: an identity with get alone is told the role.
+	h.Emu.Vault("kvcsi-nolist").SetTenant(harness.Tenant)
+	nolist := h.Emu.Vault("kvcsi-nolist")
+	nolist.Grant(harness.WIClientID, emulator.SecretGet)
+	nolist.SetSecret("shop-a", "v", emulator.SecretOptions{})
+	p := wiParams("objectType: secret\nselector: {namePrefix: shop-}")
+	p["keyvaultName"] = "kvcsi-nolist"
+	_, err = h.Mount(ctx(t), harness.MountInput{Params: p, Tokens: tokens})
+	if err == nil || !strings.Contains(err.Error(), "lacks the list permission on the secrets (a selector lists them) in vault kvcsi-nolist") ||
+		!strings.Contains(err.Error(), `"Key Vault Secrets User" on vault kvcsi-nolist (a selector lists the vault's secrets`) {
+		t.Fatalf("selector without list permission: %v", err)
 	}
 }
