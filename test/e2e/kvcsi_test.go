@@ -151,6 +151,54 @@ func TestKVCSI(t *testing.T) {
 				}
 			})
 
+			t.Run("rendered-file-sync-and-rotation", func(t *testing.T) {
+				// A rendered file (files parameter) whose inputs are hidden: it is
+				// synced into a Secret, and rewritten with the Secret when one input
+				// changes, because its version is derived from its inputs' versions.
+				sc := newScenario(t, drv, watch...)
+				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
+					map[string]string{"clientid": spClientID, "clientsecret": spSecret})
+				user, pw := "rnd-user-"+sc.ns, "rnd-pw-"+sc.ns
+				az.setSecret(t, user, "app")
+				az.setSecret(t, pw, "pw-1")
+				params := spParams(obj{name: user, typ: "secret", alias: "db-user"}, obj{name: pw, typ: "secret", alias: "db-password"})
+				params["files"] = "- {path: app.env, format: dotenv, keyCase: upper, hideInputs: true, inputs: [db-user, db-password]}\n"
+				sc.spc("rnd", "azure", params, []map[string]any{{"secretName": "rnd-synced", "type": "Opaque",
+					"data": []any{map[string]any{"objectName": "app.env", "key": ".env"}}}})
+				pod := sc.pod("rnd-pod", "rnd", podOpts{nodePublishRef: "sp-creds"})
+				target := sc.mustPublish(pod)
+				env1 := "DB_USER='app'\nDB_PASSWORD='pw-1'\n"
+				files := expectFiles(t, target, map[string]string{"app.env": env1})
+				if len(files) != 1 {
+					t.Errorf("hidden inputs were written: %v", keys(files))
+				}
+				sc.waitSecret("rnd-synced", 30*time.Second, func(sec *corev1.Secret) error {
+					return expectData(sec, map[string]string{".env": env1})
+				})
+				before := sc.checkSPCPS(pod, "rnd", target)
+				if len(before["file/app.env"]) != 32 || before["secret/"+pw] == "" {
+					t.Fatalf("SPCPS objects %v: want file/app.env and the hidden inputs' versions", before)
+				}
+
+				az.setSecret(t, pw, "pw-2")
+				env2 := "DB_USER='app'\nDB_PASSWORD='pw-2'\n"
+				start := time.Now()
+				sc.waitFile(target, "app.env", env2, 90*time.Second, sc.republishTick(pod))
+				t.Logf("%s: rendered file rotated %s after one input changed", v, time.Since(start).Round(100*time.Millisecond))
+				sc.waitSecret("rnd-synced", 60*time.Second, func(sec *corev1.Secret) error {
+					return expectData(sec, map[string]string{".env": env2})
+				})
+				if err := eventually(30*time.Second, 500*time.Millisecond, func() error {
+					after := sc.checkSPCPS(pod, "rnd", target)
+					if after["file/app.env"] == before["file/app.env"] || after["secret/"+pw] == before["secret/"+pw] {
+						return fmt.Errorf("SPCPS objects %v, before the change %v", after, before)
+					}
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			})
+
 			t.Run("provider-error", func(t *testing.T) {
 				sc := newScenario(t, drv, watch...)
 				sc.secret("sp-creds", map[string]string{"secrets-store.csi.k8s.io/used": "true"},
