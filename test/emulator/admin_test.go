@@ -92,6 +92,19 @@ func TestAdminAPI(t *testing.T) {
 	if err != nil || len(cert.CER) == 0 {
 		t.Fatal(cert, err)
 	}
+	if cert.Attributes == nil || cert.Attributes.Expires == nil || cert.Attributes.NotBefore == nil {
+		t.Fatalf("certificate without exp/nbf: %+v", cert.Attributes)
+	}
+
+	// Delete, with expiry set through the admin API.
+	adminCall(t, e, http.MethodPost, "/vaults/kv-admin/secrets/doomed", map[string]any{"value": "x", "expires": "2031-01-01T00:00:00Z", "tags": map[string]string{"app": "a"}}, http.StatusOK)
+	if s, err := sc.GetSecret(ctx, "doomed", "", nil); err != nil || s.Attributes.Expires == nil || s.Attributes.Expires.Year() != 2031 || *s.Tags["app"] != "a" {
+		t.Fatalf("doomed: %v %+v", err, s)
+	}
+	adminCall(t, e, http.MethodDelete, "/vaults/kv-admin/secret/doomed", nil, http.StatusOK)
+	adminCall(t, e, http.MethodDelete, "/vaults/kv-admin/secret/doomed", nil, http.StatusNotFound)
+	_, err = sc.GetSecret(ctx, "doomed", "", nil)
+	respErr(t, err, http.StatusNotFound, "SecretNotFound")
 
 	// Raw override, then throttling, then counts.
 	adminCall(t, e, http.MethodPut, "/vaults/kv-admin/raw", map[string]any{
