@@ -137,7 +137,31 @@ func (f *fakeVault) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return respond(req, r.status, r.header, `{"error":{"code":"Throttled","message":"Request was not processed because too many requests were received."}}`), nil
 	}
+	if strings.Trim(req.URL.Path, "/") == "secrets" {
+		return respond(req, http.StatusOK, nil, secretsListBody(host, req.URL.Query().Get("$skiptoken"))), nil
+	}
 	return respond(req, http.StatusOK, nil, objectBody(host, req.URL.Path)), nil
+}
+
+// secretsListBody answers GET /secrets in two pages, as Key Vault pages: a nextLink
+// with a $skiptoken, then a last page with nextLink null.
+func secretsListBody(host, token string) string {
+	base := "https://" + host + "/secrets/"
+	page := map[string]any{
+		"value": []map[string]any{
+			{"id": base + "app-db", "contentType": "text/plain", "tags": map[string]string{"app": "shop"},
+				"attributes": map[string]any{"enabled": true, "exp": 1900000000, "nbf": 1700000000}},
+			{"id": base + "app-off", "attributes": map[string]any{"enabled": false}},
+		},
+		"nextLink": "https://" + host + "/secrets?api-version=7.5&$skiptoken=page2",
+	}
+	if token == "page2" {
+		page = map[string]any{"value": []map[string]any{
+			{"id": base + "web-tls", "managed": true, "contentType": "application/x-pkcs12", "attributes": map[string]any{"enabled": true}},
+		}, "nextLink": nil}
+	}
+	b, _ := json.Marshal(page)
+	return string(b)
 }
 
 // netError is a transport failure as the net package reports one.
@@ -179,11 +203,12 @@ func objectBody(host, path string) string {
 	var v any
 	switch parts[0] {
 	case "secrets":
-		v = map[string]any{"id": id, "value": "value-of-" + parts[1], "contentType": "text/plain"}
+		v = map[string]any{"id": id, "value": "value-of-" + parts[1], "contentType": "text/plain",
+			"attributes": map[string]any{"enabled": true, "exp": 1900000000, "nbf": 1700000000}}
 	case "keys":
 		v = map[string]any{"key": map[string]any{"kid": id, "kty": "EC", "crv": "P-256", "x": "AQID", "y": "BAUG"}}
 	default:
-		v = map[string]any{"id": id, "cer": "MIIB"}
+		v = map[string]any{"id": id, "cer": "MIIB", "attributes": map[string]any{"enabled": true, "exp": 1800000000}}
 	}
 	b, _ := json.Marshal(v)
 	return string(b)

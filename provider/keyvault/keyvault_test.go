@@ -76,6 +76,37 @@ func TestFetchEveryObjectType(t *testing.T) {
 	}
 }
 
+// Attributes come back with every object, and ListSecrets follows the pages.
+func TestAttributesAndListSecrets(t *testing.T) {
+	f := newFakeVault()
+	v, err := testPool(f, nil).Vault(urlA, "cred-1", &fakeCred{name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := deadline(t, 10*time.Second)
+	s, err := v.Secret(ctx, "db", "")
+	if err != nil || s.Attributes.Expires == nil || s.Attributes.Expires.Unix() != 1900000000 || s.Attributes.NotBefore.Unix() != 1700000000 || !*s.Attributes.Enabled {
+		t.Fatalf("secret attributes %+v, %v", s.Attributes, err)
+	}
+	c, err := v.Certificate(ctx, "tls", "")
+	if err != nil || c.Attributes.Expires == nil || c.Attributes.Expires.Unix() != 1800000000 {
+		t.Fatalf("certificate attributes %+v, %v", c.Attributes, err)
+	}
+	list, err := v.ListSecrets(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("list %+v, %v", list, err)
+	}
+	if l := list[0]; l.Name != "app-db" || l.ContentType != "text/plain" || l.Tags["app"] != "shop" || l.Attributes.Expires.Unix() != 1900000000 || l.Managed {
+		t.Errorf("first %+v", l)
+	}
+	if l := list[1]; l.Name != "app-off" || *l.Attributes.Enabled {
+		t.Errorf("second %+v", l)
+	}
+	if l := list[2]; l.Name != "web-tls" || !l.Managed {
+		t.Errorf("third (second page) %+v", l)
+	}
+}
+
 // The first requests to a new vault go out in parallel (a mount's objects); one probe
 // asks Key Vault for the challenge and the others wait for its answer.
 func TestOneChallengeProbePerVault(t *testing.T) {
