@@ -216,9 +216,13 @@ func TestOptionalObjectsBinary(t *testing.T) {
 	if err != nil || paths(resp) != "db-password=pw" {
 		t.Fatalf("optional deleted: %v %s", err, paths(resp))
 	}
-	// klog writes the line before the response is sent.
-	if !strings.Contains(out.String(), `skippedOptional=1 skipped=["objects.array[1] secret feature-flags in vault kvcsi-vault (not_found)"]`) {
-		t.Errorf("the mount's log line does not name the skipped optional object:\n%s", out.String())
+	// The binary's output reaches the buffer through a pipe: poll for the line.
+	line := `skippedOptional=1 skipped=["objects.array[1] secret feature-flags in vault kvcsi-vault (not_found)"]`
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), line); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mount's log line does not name the skipped optional object:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	v.SetSecret("feature-flags", "off", emulator.SecretOptions{})
 	if resp, err = mount(); err != nil || paths(resp) != "db-password=pw feature-flags=off" {
