@@ -103,9 +103,11 @@ func New(ctx context.Context, opts Options) (h *Harness, err error) {
 		}
 		h.tmpDir = true
 	}
+	// The error returns below set h to nil; close what was started through a copy.
+	started := h
 	defer func() {
 		if err != nil {
-			h.Close()
+			started.Close()
 		}
 	}()
 	eo := opts.Emulator
@@ -262,17 +264,20 @@ func (h *Harness) startBinary(ctx context.Context, opts Options) error {
 	}
 	h.Healthz = "127.0.0.1:" + strconv.Itoa(hzPort)
 	h.Metrics = "127.0.0.1:" + strconv.Itoa(mPort)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the process is reaped; waitErr is set before, so both the
+	// start loop and stop can observe the exit.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	h.stop = func() error {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case err := <-exited:
-			return err
+		case <-exited:
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			return <-exited
+			<-exited
 		}
+		return waitErr
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -280,8 +285,8 @@ func (h *Harness) startBinary(ctx context.Context, opts Options) error {
 			return nil
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("kvcsi exited at start: %v (log in %s)", err, h.Dir)
+		case <-exited:
+			return fmt.Errorf("kvcsi exited at start: %v (log in %s)", waitErr, h.Dir)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
